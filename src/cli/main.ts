@@ -1,0 +1,50 @@
+/**
+ * The `stui` command line: one sub-command per job. Each command module exports `run(argv)`
+ * returning the process exit code.
+ */
+import { readFileSync } from "node:fs";
+
+type Command = { readonly summary: string; readonly load: () => Promise<{ run: (argv: string[]) => Promise<number> }> };
+
+const commands: Record<string, Command> = {};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function usage(): string {
+  const width = Math.max(0, ...Object.keys(commands).map((n) => n.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return [
+    "usage: stui <command> [options]",
+    "",
+    "STUI multi-image session service.",
+    "",
+    "commands:",
+    ...(lines.length > 0 ? lines : ["  (none yet)"]),
+    "",
+    "  stui <command> --help    options of a command",
+    "  stui --version           the version",
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    return 0;
+  }
+  if (name === "--version" || name === "-v") {
+    console.log(version());
+    return 0;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    console.error(`stui: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return (await command.load()).run(rest);
+}

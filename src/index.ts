@@ -1,0 +1,2 @@
+/** Public entry point of the STUI session service package. */
+export * from "./protocol/index.js";

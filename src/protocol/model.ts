@@ -1,0 +1,125 @@
+/**
+ * The records the service keeps and reports: sessions with their image, image connection status,
+ * per-image stats and the health summary. Field names are the seed's, in snake_case as on the wire.
+ */
+import { z } from "zod";
+import { ConnectionHealth, ConnectionStatus, Count, Id, ImageId, Millis, StringMap, Timestamp } from "./primitives.js";
+
+/** Where a record written before sessions knew their image lands (see docs/protocol.md). */
+export const DEFAULT_IMAGE_ID = "default";
+export const DEFAULT_IMAGE_ADDRESS = "tcp://127.0.0.1:5555";
+
+/** What a client was doing in a session: restored with the session. */
+export const WorkspaceContext = z.object({
+  current_workspace: z.string().nullable().default(null),
+  input_history: z.array(z.string()).default([]),
+  variables: StringMap.default({}),
+});
+export type WorkspaceContext = z.infer<typeof WorkspaceContext>;
+
+export const emptyWorkspace = (): WorkspaceContext => ({ current_workspace: null, input_history: [], variables: {} });
+
+/**
+ * A stored session. The image fields default so that a record an older STUI wrote (without them)
+ * still decodes: it lands on the default image.
+ */
+export const SessionStateData = z.object({
+  session_id: Id,
+  client_id: Id,
+  session_name: z.string().nullable().default(null),
+  description: z.string().nullable().default(null),
+  created_at: Timestamp,
+  last_activity: Timestamp,
+  is_active: z.boolean().default(true),
+  /** When the session was found orphaned; `null` while its image still knows it. */
+  orphaned_at: Timestamp.nullable().default(null),
+  workspace_context: WorkspaceContext.default(emptyWorkspace),
+  image_id: ImageId.default(DEFAULT_IMAGE_ID),
+  image_address: z.string().default(DEFAULT_IMAGE_ADDRESS),
+  image_name: z.string().nullable().default(null),
+  image_version: z.string().nullable().default(null),
+  image_metadata: StringMap.default({}),
+});
+export type SessionStateData = z.infer<typeof SessionStateData>;
+
+/** A session as listed to clients: the session fields, its image, and that image's status. */
+export const SessionMetadata = z.object({
+  session_id: Id,
+  client_id: Id,
+  session_name: z.string().nullable(),
+  description: z.string().nullable(),
+  created_at: Timestamp,
+  last_activity: Timestamp,
+  is_active: z.boolean(),
+  orphaned_at: Timestamp.nullable(),
+  image_id: ImageId,
+  image_address: z.string(),
+  image_name: z.string().nullable(),
+  image_version: z.string().nullable(),
+  connection_status: ConnectionStatus,
+});
+export type SessionMetadata = z.infer<typeof SessionMetadata>;
+
+export const ImageConnectionStatus = z.object({
+  image_id: ImageId,
+  /** The configured display name. */
+  name: z.string().nullable(),
+  address: z.string(),
+  status: ConnectionStatus,
+  connection_health: ConnectionHealth,
+  /** Last time the image answered anything. */
+  last_seen: Timestamp.nullable(),
+  /** Last session activity on this image. */
+  last_activity: Timestamp.nullable(),
+  session_count: Count,
+  /** Round-trip time of the last application ping. */
+  rtt_ms: Millis.nullable(),
+  /** What the image says of itself (`system_info`). */
+  image_name: z.string().nullable(),
+  image_version: z.string().nullable(),
+});
+export type ImageConnectionStatus = z.infer<typeof ImageConnectionStatus>;
+
+export const ImageSessionStats = z.object({
+  image_id: ImageId,
+  total_sessions: Count,
+  active_sessions: Count,
+  orphaned_sessions: Count,
+  last_activity: Timestamp.nullable(),
+});
+export type ImageSessionStats = z.infer<typeof ImageSessionStats>;
+
+/** The service's own link to NATS, as reported in the health summary. */
+export const NatsLinkStatus = z.object({
+  status: ConnectionStatus,
+  server: z.string().nullable(),
+  /** Events held while the link is down, waiting to be published. */
+  buffered_events: Count,
+  /** Events dropped because the buffer was full. */
+  dropped_events: Count,
+});
+export type NatsLinkStatus = z.infer<typeof NatsLinkStatus>;
+
+export const ImageHealthEntry = z.object({
+  image_id: ImageId,
+  status: ConnectionStatus,
+  connection_health: ConnectionHealth,
+  rtt_ms: Millis.nullable(),
+});
+export type ImageHealthEntry = z.infer<typeof ImageHealthEntry>;
+
+export const ConnectionHealthSummary = z.object({
+  total_images: Count,
+  by_status: z.object({
+    Connected: Count,
+    Disconnected: Count,
+    Reconnecting: Count,
+    Failed: Count,
+    Unknown: Count,
+  }),
+  by_health: z.object({ Healthy: Count, Warning: Count, Critical: Count, Unknown: Count }),
+  images: z.array(ImageHealthEntry),
+  /** `null` when the service runs without NATS (in-process use). */
+  nats: NatsLinkStatus.nullable(),
+});
+export type ConnectionHealthSummary = z.infer<typeof ConnectionHealthSummary>;
