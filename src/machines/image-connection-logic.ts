@@ -1,0 +1,168 @@
+/**
+ * The bookkeeping of an image connection as pure functions of its context: pending requests,
+ * reply correlation, outcome typing. The machine's actions call these and apply the results.
+ */
+import {
+  decodeImageResult,
+  type ConnectionHealth,
+  type ErrorCode,
+  type ImageCommand,
+  type ImageConnectionStatus,
+  type ImageReply,
+} from "../protocol/index.js";
+import { healthFromMisses, healthFromRtt, type ConnectionPolicy } from "./connection-policy.js";
+
+/** Who asked: a client's request is settled to it; the machine's own pings and probes are not. */
+export type RequestOrigin = "client" | "ping" | "system_info";
+
+export interface PendingRequest {
+  readonly command: ImageCommand;
+  readonly origin: RequestOrigin;
+  /** `now()` when sent. */
+  readonly sentAt: number;
+}
+
+export type RequestOutcome =
+  | { readonly ok: true; readonly command: ImageCommand; readonly result: unknown }
+  | {
+      readonly ok: false;
+      readonly code: ErrorCode;
+      readonly message: string;
+      /** The image's `error_type`, when the image answered with an error. */
+      readonly errorType: string | null;
+    };
+
+export interface LinkStats {
+  /** Requests written to the link. */
+  readonly sent: number;
+  /** Replies matched to a pending request. */
+  readonly replies: number;
+  /** Replies to a request that had already timed out: dropped. */
+  readonly late_replies: number;
+  /** Replies whose id was never sent (or not readable): dropped. */
+  readonly unknown_replies: number;
+  readonly timeouts: number;
+  /** Requests refused at once because the image was not Connected. */
+  readonly failed_fast: number;
+  /** Requests refused because `maxInFlight` were already pending. */
+  readonly overloaded: number;
+  /** Link resets because the image sent something that is no reply. */
+  readonly faults: number;
+}
+
+export interface ImageConnectionContext {
+  readonly policy: ConnectionPolicy;
+  /**
+   * Injected time and randomness. Kept in an object: xstate's `assign` would call a function
+   * found at the top level of an assigned object as a property assigner.
+   */
+  readonly env: { readonly now: () => number; readonly random: () => number };
+  readonly image: ImageConnectionStatus;
+  /** Generation of the current link; events of older links are ignored. */
+  readonly generation: number;
+  /** Failed attempts since the last time Connected: the backoff exponent. */
+  readonly attempt: number;
+  /** The delay of the current backoff, drawn on entering it. */
+  readonly backoffMs: number;
+  /** When each reconnection attempt started, for the restart intensity. */
+  readonly restarts: readonly number[];
+  /** Why the status is about to change; reported in the status event. */
+  readonly reason: string | null;
+  readonly pending: Readonly<Record<string, PendingRequest>>;
+  readonly pingSeq: number;
+  /** Consecutive unanswered pings. */
+  readonly misses: number;
+  /** Ids that timed out recently, to tell a late reply from an unknown one. */
+  readonly timedOut: readonly string[];
+  readonly stats: LinkStats;
+}
+
+const TIMED_OUT_MEMORY = 256;
+
+/** Id of the delayed event that times a request out. */
+export const timerId = (requestId: string): string => `timeout:${requestId}`;
+
+export const ZERO_STATS: LinkStats = {
+  sent: 0,
+  replies: 0,
+  late_replies: 0,
+  unknown_replies: 0,
+  timeouts: 0,
+  failed_fast: 0,
+  overloaded: 0,
+  faults: 0,
+};
+
+const failure = (code: ErrorCode, message: string, errorType: string | null = null): RequestOutcome => ({
+  ok: false,
+  code,
+  message,
+  errorType,
+});
+
+/** How an image's error types map onto the client protocol's codes. */
+function codeOfImageError(errorType: string): ErrorCode {
+  switch (errorType) {
+    case "EvaluationError":
+      return "EvaluationError";
+    case "SessionNotFound":
+      return "SessionNotFound";
+    default:
+      return "ImageError";
+  }
+}
+
+function outcomeOf(command: ImageCommand, reply: ImageReply, imageId: string): RequestOutcome {
+  if (reply.status === "error") return failure(codeOfImageError(reply.error_type), reply.error, reply.error_type);
+  const result = decodeImageResult(command, reply.result);
+  if (result.ok) return { ok: true, command, result: result.value };
+  return failure("ImageError", `image ${imageId} sent a malformed ${command} result: ${result.error.message}`);
+}
+
+export interface Settlement {
+  readonly id: string;
+  readonly pending: PendingRequest;
+  readonly outcome: RequestOutcome;
+  readonly rttMs: number;
+}
+
+/** Correlates a reply: the settled request (if any) and the context without it. */
+export function correlate(
+  context: ImageConnectionContext,
+  reply: ImageReply,
+): { readonly context: ImageConnectionContext; readonly settlement: Settlement | null } {
+  const now = context.env.now();
+  const seen = { ...context.image, last_seen: new Date(now).toISOString() };
+  const id = reply.id;
+  const pending = id === null ? undefined : context.pending[id];
+  if (id === null || pending === undefined) {
+    const late = id !== null && context.timedOut.includes(id);
+    const stats = late
+      ? { ...context.stats, late_replies: context.stats.late_replies + 1 }
+      : { ...context.stats, unknown_replies: context.stats.unknown_replies + 1 };
+    return { context: { ...context, image: seen, stats }, settlement: null };
+  }
+  const { [id]: _settled, ...rest } = context.pending;
+  const next = {
+    ...context,
+    image: seen,
+    pending: rest,
+    stats: { ...context.stats, replies: context.stats.replies + 1 },
+  };
+  const outcome = outcomeOf(pending.command, reply, context.image.image_id);
+  return { context: next, settlement: { id, pending, outcome, rttMs: now - pending.sentAt } };
+}
+
+/** Drops a timed-out request, remembering its id. */
+export function expire(context: ImageConnectionContext, id: string): ImageConnectionContext {
+  const { [id]: _expired, ...rest } = context.pending;
+  const timedOut = [...context.timedOut.slice(-(TIMED_OUT_MEMORY - 1)), id];
+  return { ...context, pending: rest, timedOut, stats: { ...context.stats, timeouts: context.stats.timeouts + 1 } };
+}
+
+/** The health after a ping was answered, or missed. */
+export function healthAfterPing(context: ImageConnectionContext, rttMs: number | null): ConnectionHealth {
+  return rttMs === null ? healthFromMisses(context.misses + 1, context.policy) : healthFromRtt(rttMs, context.policy);
+}
+
+export const failed = failure;

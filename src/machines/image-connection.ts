@@ -1,0 +1,450 @@
+/**
+ * One Smalltalk image connection as a state machine. Its top-level states are exactly the
+ * `ConnectionStatus` values:
+ *
+ * - `Unknown`: the first connection attempt, before any ZMTP handshake;
+ * - `Connected`: handshake done; application pings measure the health;
+ * - `Reconnecting`: the link was lost (or never came up); attempts with exponential backoff;
+ * - `Failed`: too many attempts within the restart window; waits for `RETRY` or `NETWORK_CHANGED`;
+ * - `Disconnected`: closed on request; stays there.
+ *
+ * It holds no socket: the socket lives in the `link` actor, spawned per connection attempt and
+ * stopped when the attempt or the link ends. Time comes from the actor's clock (delays) and the
+ * injected `now`; randomness from the injected `random`. The machine does no I/O of its own.
+ */
+import { assign, enqueueActions, setup, stopChild, type ActorRefFrom, type CallbackActorLogic } from "xstate";
+import {
+  encodeImageRequest,
+  imageRequest,
+  type ConnectionHealth,
+  type ConnectionStatus,
+  type ImageHealthChanged,
+  type ImageRequest,
+  type ImageStatusChanged,
+} from "../protocol/index.js";
+import { backoffDelay, DEFAULT_POLICY, restartLimitReached, type ConnectionPolicy } from "./connection-policy.js";
+import {
+  correlate,
+  expire,
+  failed,
+  healthAfterPing,
+  timerId,
+  ZERO_STATS,
+  type ImageConnectionContext,
+  type RequestOrigin,
+  type RequestOutcome,
+} from "./image-connection-logic.js";
+import type { LinkCommand, LinkEvent, LinkInput } from "./image-link-events.js";
+
+export type { ImageConnectionContext, RequestOutcome } from "./image-connection-logic.js";
+
+export interface ImageConnectionInput {
+  readonly imageId: string;
+  readonly address: string;
+  readonly name?: string | null;
+  readonly policy?: Partial<ConnectionPolicy>;
+  /** Wall-clock milliseconds; tests pass their simulated clock's. @default Date.now */
+  readonly now?: () => number;
+  /** Uniform in [0, 1); tests pass a fixed one. @default Math.random */
+  readonly random?: () => number;
+}
+
+export type ImageConnectionEvent =
+  | { readonly type: "REQUEST"; readonly request: ImageRequest; readonly timeoutMs?: number }
+  /** Close the link and stay Disconnected. */
+  | { readonly type: "DISCONNECT" }
+  /** From Failed: start over. */
+  | { readonly type: "RETRY" }
+  /** The host's network changed: probe at once when Connected, else retry at once. */
+  | { readonly type: "NETWORK_CHANGED" }
+  | { readonly type: "REQUEST.TIMEOUT"; readonly id: string }
+  | LinkEvent;
+
+/** What the machine emits (`actor.on(type, ...)`). */
+export type ImageConnectionEmitted =
+  | { readonly type: "status"; readonly data: ImageStatusChanged }
+  | { readonly type: "health"; readonly data: ImageHealthChanged }
+  | { readonly type: "settled"; readonly id: string; readonly outcome: RequestOutcome };
+
+/** The link actor's logic as the machine expects it, provided under the name `link`. */
+export type LinkLogic = CallbackActorLogic<LinkCommand, LinkInput, LinkEvent>;
+
+const iso = (context: ImageConnectionContext): string => new Date(context.env.now()).toISOString();
+
+/**
+ * The few effects the helpers below need; xstate's `enqueue` object provides them. Named actions
+ * cannot be enqueued by name from inside `setup`, hence these shared helpers.
+ */
+interface Effects {
+  assign(values: Partial<ImageConnectionContext>): void;
+  emit(event: ImageConnectionEmitted): void;
+  sendTo(to: "link", event: LinkCommand): void;
+  raise(event: ImageConnectionEvent, options: { delay: number; id: string }): void;
+}
+
+/** Writes a request to the link and arms its deadline. */
+function send(
+  context: ImageConnectionContext,
+  effects: Effects,
+  request: ImageRequest,
+  origin: RequestOrigin,
+  timeoutMs: number,
+): void {
+  effects.assign({
+    pending: { ...context.pending, [request.id]: { command: request.command, origin, sentAt: context.env.now() } },
+    stats: { ...context.stats, sent: context.stats.sent + 1 },
+  });
+  effects.sendTo("link", { type: "SEND", id: request.id, frame: encodeImageRequest(request) });
+  effects.raise({ type: "REQUEST.TIMEOUT", id: request.id }, { delay: timeoutMs, id: timerId(request.id) });
+}
+
+/** Records the health (and round trip) and emits the change, if any. */
+function setHealth(
+  context: ImageConnectionContext,
+  effects: Effects,
+  health: ConnectionHealth,
+  rttMs: number | null,
+): void {
+  const previous = context.image.connection_health;
+  effects.assign({ image: { ...context.image, connection_health: health, rtt_ms: rttMs ?? context.image.rtt_ms } });
+  if (previous === health) return;
+  effects.emit({
+    type: "health",
+    data: { image_id: context.image.image_id, health, previous_health: previous, rtt_ms: rttMs, at: iso(context) },
+  });
+}
+
+export const imageConnectionMachine = setup({
+  types: {
+    context: {} as ImageConnectionContext,
+    events: {} as ImageConnectionEvent,
+    input: {} as ImageConnectionInput,
+    emitted: {} as ImageConnectionEmitted,
+  },
+  actors: {
+    // The real ZeroMQ link (src/actors/image-link.ts) is provided by whoever starts the machine.
+    link: {} as LinkLogic,
+  },
+  delays: {
+    connectTimeout: ({ context }) => context.policy.connectTimeoutMs,
+    pingInterval: ({ context }) => context.policy.pingIntervalMs,
+    backoff: ({ context }) => context.backoffMs,
+  },
+  guards: {
+    fromCurrentLink: ({ context, event }) => "generation" in event && event.generation === context.generation,
+    hasCapacity: ({ context }) => Object.keys(context.pending).length < context.policy.maxInFlight,
+    restartLimitReached: ({ context }) => restartLimitReached(context.restarts, context.env.now(), context.policy),
+  },
+  actions: {
+    /** Records the new status and emits the change, with the reason set by the transition. */
+    enterStatus: enqueueActions(({ context, enqueue }, params: { status: ConnectionStatus }) => {
+      const previous = context.image.status;
+      if (previous === params.status) return;
+      enqueue.assign({ image: { ...context.image, status: params.status } });
+      enqueue.emit({
+        type: "status",
+        data: {
+          image_id: context.image.image_id,
+          status: params.status,
+          previous_status: previous,
+          reason: context.reason,
+          at: iso(context),
+        },
+      });
+    }),
+    setReason: assign((_, params: { reason: string }) => ({ reason: params.reason })),
+    setLinkReason: assign(({ event }) => ({
+      reason: event.type === "LINK.DOWN" || event.type === "LINK.FAULT" ? event.reason : null,
+    })),
+    countFault: assign(({ context, event }) => ({
+      stats: event.type === "LINK.FAULT" ? { ...context.stats, faults: context.stats.faults + 1 } : context.stats,
+    })),
+    openLink: enqueueActions(({ context, enqueue }) => {
+      const generation = context.generation + 1;
+      enqueue.assign({ generation });
+      enqueue.spawnChild("link", {
+        id: "link",
+        input: {
+          address: context.image.address,
+          generation,
+          heartbeatIntervalMs: context.policy.heartbeatIntervalMs,
+          heartbeatTimeoutMs: context.policy.heartbeatTimeoutMs,
+          maxMessageBytes: context.policy.maxMessageBytes,
+        },
+      });
+    }),
+    closeLink: stopChild("link"),
+    resetAttempts: assign({ attempt: 0 }),
+    countFailedAttempt: assign(({ context }) => ({ attempt: context.attempt + 1 })),
+    drawBackoff: assign(({ context }) => ({
+      backoffMs: backoffDelay(context.attempt, context.env.random(), context.policy),
+    })),
+    recordRestart: assign(({ context }) => ({
+      restarts: [...context.restarts, context.env.now()].slice(-context.policy.maxRestarts),
+    })),
+    forgetRestarts: assign({ restarts: [], attempt: 0 }),
+
+    sendClientRequest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "REQUEST") return;
+      if (event.request.id in context.pending) {
+        enqueue.emit({
+          type: "settled",
+          id: event.request.id,
+          outcome: failed("InvalidRequest", `request id ${event.request.id} is already in flight`),
+        });
+        return;
+      }
+      send(context, enqueue, event.request, "client", event.timeoutMs ?? context.policy.requestTimeoutMs);
+    }),
+    sendPing: enqueueActions(({ context, enqueue }) => {
+      // One ping at a time: a busy image is not sent a queue of pings to answer afterwards.
+      if (Object.values(context.pending).some((p) => p.origin === "ping")) return;
+      const pingSeq = context.pingSeq + 1;
+      const request = imageRequest(`ping-${context.image.image_id}-${pingSeq}`, "ping", {});
+      send({ ...context, pingSeq }, enqueue, request, "ping", context.policy.pingTimeoutMs);
+      enqueue.assign({ pingSeq });
+    }),
+    sendSystemInfo: enqueueActions(({ context, enqueue }) => {
+      const request = imageRequest(`info-${context.image.image_id}-${context.generation}`, "system_info", {});
+      send(context, enqueue, request, "system_info", context.policy.requestTimeoutMs);
+    }),
+    refuseOverloaded: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "REQUEST") return;
+      enqueue.assign({ stats: { ...context.stats, overloaded: context.stats.overloaded + 1 } });
+      const message = `image ${context.image.image_id} has ${context.policy.maxInFlight} requests in flight; try again later`;
+      enqueue.emit({ type: "settled", id: event.request.id, outcome: failed("Overloaded", message) });
+    }),
+    failFast: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "REQUEST") return;
+      enqueue.assign({ stats: { ...context.stats, failed_fast: context.stats.failed_fast + 1 } });
+      const message = `image ${context.image.image_id} is ${context.image.status}, not Connected`;
+      enqueue.emit({ type: "settled", id: event.request.id, outcome: failed("ImageUnavailable", message) });
+    }),
+
+    settleReply: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "LINK.REPLY") return;
+      const { context: next, settlement } = correlate(context, event.reply);
+      enqueue.assign(next);
+      if (settlement === null) return;
+      enqueue.cancel(timerId(settlement.id));
+      switch (settlement.pending.origin) {
+        case "client":
+          enqueue.emit({ type: "settled", id: settlement.id, outcome: settlement.outcome });
+          return;
+        case "ping":
+          setHealth({ ...next, misses: 0 }, enqueue, healthAfterPing(next, settlement.rttMs), settlement.rttMs);
+          enqueue.assign({ misses: 0 });
+          return;
+        case "system_info": {
+          const outcome = settlement.outcome;
+          if (!outcome.ok || outcome.command !== "system_info") return;
+          const info = outcome.result as { image_name: string; image_version: string };
+          enqueue.assign({ image: { ...next.image, image_name: info.image_name, image_version: info.image_version } });
+          return;
+        }
+      }
+    }),
+    timeoutRequest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "REQUEST.TIMEOUT") return;
+      const pending = context.pending[event.id];
+      if (pending === undefined) return;
+      enqueue.assign(expire(context, event.id));
+      if (pending.origin === "client") {
+        const message = `image ${context.image.image_id} did not answer ${pending.command} in time`;
+        enqueue.emit({ type: "settled", id: event.id, outcome: failed("Timeout", message) });
+      } else if (pending.origin === "ping") {
+        setHealth(context, enqueue, healthAfterPing(context, null), null);
+        enqueue.assign({ misses: context.misses + 1 });
+      }
+    }),
+    /** On link loss: every pending request fails at once, and the health is unknown again. */
+    failAllPending: enqueueActions(({ context, enqueue }) => {
+      const message = `link to image ${context.image.image_id} lost${context.reason === null ? "" : `: ${context.reason}`}`;
+      for (const [id, pending] of Object.entries(context.pending)) {
+        enqueue.cancel(timerId(id));
+        if (pending.origin === "client")
+          enqueue.emit({ type: "settled", id, outcome: failed("ImageUnavailable", message) });
+      }
+      setHealth(context, enqueue, "Unknown", null);
+      enqueue.assign({ pending: {}, misses: 0 });
+    }),
+  },
+}).createMachine({
+  id: "image",
+  context: ({ input }) => initialContext(input),
+  initial: "Unknown",
+  on: {
+    DISCONNECT: { target: ".Disconnected", actions: { type: "setReason", params: { reason: "disconnect requested" } } },
+  },
+  states: {
+    Unknown: {
+      entry: "openLink",
+      after: {
+        connectTimeout: {
+          target: "Reconnecting",
+          actions: [
+            "closeLink",
+            "countFailedAttempt",
+            {
+              type: "setReason",
+              params: ({ context }) => ({ reason: `no ZMTP handshake within ${context.policy.connectTimeoutMs} ms` }),
+            },
+          ],
+        },
+      },
+      on: {
+        "LINK.UP": { guard: "fromCurrentLink", target: "Connected" },
+        "LINK.DOWN": {
+          guard: "fromCurrentLink",
+          target: "Reconnecting",
+          actions: ["closeLink", "countFailedAttempt", "setLinkReason"],
+        },
+        "LINK.FAULT": {
+          guard: "fromCurrentLink",
+          target: "Reconnecting",
+          actions: ["closeLink", "countFault", "countFailedAttempt", "setLinkReason"],
+        },
+        REQUEST: { actions: "failFast" },
+        NETWORK_CHANGED: { target: "Unknown", reenter: true, actions: "closeLink" },
+      },
+    },
+    Connected: {
+      entry: [
+        { type: "setReason", params: { reason: "ZMTP handshake completed" } },
+        { type: "enterStatus", params: { status: "Connected" } },
+        "resetAttempts",
+        "sendSystemInfo",
+        "sendPing",
+      ],
+      initial: "pinging",
+      states: {
+        pinging: {
+          after: { pingInterval: { target: "pinging", reenter: true, actions: "sendPing" } },
+        },
+      },
+      on: {
+        REQUEST: [{ guard: "hasCapacity", actions: "sendClientRequest" }, { actions: "refuseOverloaded" }],
+        "REQUEST.TIMEOUT": { actions: "timeoutRequest" },
+        "LINK.REPLY": { guard: "fromCurrentLink", actions: "settleReply" },
+        "LINK.SEND_FAILED": {
+          guard: "fromCurrentLink",
+          target: "Reconnecting",
+          actions: [
+            { type: "setReason", params: ({ event }) => ({ reason: `send failed: ${event.reason}` }) },
+            "closeLink",
+          ],
+        },
+        "LINK.DOWN": { guard: "fromCurrentLink", target: "Reconnecting", actions: ["setLinkReason", "closeLink"] },
+        "LINK.FAULT": {
+          guard: "fromCurrentLink",
+          target: "Reconnecting",
+          actions: ["countFault", "setLinkReason", "closeLink"],
+        },
+        NETWORK_CHANGED: { actions: "sendPing" },
+      },
+    },
+    Reconnecting: {
+      // Pending requests fail here rather than on leaving Connected, so that they carry the reason.
+      entry: [{ type: "enterStatus", params: { status: "Reconnecting" } }, "failAllPending"],
+      initial: "backoff",
+      on: {
+        REQUEST: { actions: "failFast" },
+      },
+      states: {
+        backoff: {
+          entry: "drawBackoff",
+          after: {
+            backoff: [
+              {
+                guard: "restartLimitReached",
+                target: "#image.Failed",
+                actions: {
+                  type: "setReason",
+                  params: ({ context }) => ({
+                    reason: `${context.policy.maxRestarts} reconnection attempts within ${context.policy.restartWindowMs} ms`,
+                  }),
+                },
+              },
+              { target: "connecting", actions: "recordRestart" },
+            ],
+          },
+          on: {
+            NETWORK_CHANGED: [
+              { guard: "restartLimitReached", target: "#image.Failed" },
+              { target: "connecting", actions: ["resetAttempts", "recordRestart"] },
+            ],
+          },
+        },
+        connecting: {
+          entry: "openLink",
+          after: { connectTimeout: { target: "backoff", actions: ["closeLink", "countFailedAttempt"] } },
+          on: {
+            "LINK.UP": { guard: "fromCurrentLink", target: "#image.Connected" },
+            "LINK.DOWN": { guard: "fromCurrentLink", target: "backoff", actions: ["closeLink", "countFailedAttempt"] },
+            "LINK.FAULT": {
+              guard: "fromCurrentLink",
+              target: "backoff",
+              actions: ["closeLink", "countFault", "countFailedAttempt"],
+            },
+            NETWORK_CHANGED: { target: "connecting", reenter: true, actions: ["closeLink", "resetAttempts"] },
+          },
+        },
+      },
+    },
+    Failed: {
+      entry: { type: "enterStatus", params: { status: "Failed" } },
+      on: {
+        REQUEST: { actions: "failFast" },
+        RETRY: {
+          target: "#image.Reconnecting.connecting",
+          actions: ["forgetRestarts", { type: "setReason", params: { reason: "retry requested" } }],
+        },
+        NETWORK_CHANGED: {
+          target: "#image.Reconnecting.connecting",
+          actions: ["forgetRestarts", { type: "setReason", params: { reason: "network changed" } }],
+        },
+      },
+    },
+    Disconnected: {
+      entry: ["closeLink", { type: "enterStatus", params: { status: "Disconnected" } }, "failAllPending"],
+      on: {
+        REQUEST: { actions: "failFast" },
+        // Nothing leads out: a disconnected image stays disconnected until it is removed.
+        DISCONNECT: {},
+      },
+    },
+  },
+});
+
+export type ImageConnectionActor = ActorRefFrom<typeof imageConnectionMachine>;
+
+function initialContext(input: ImageConnectionInput): ImageConnectionContext {
+  const policy = { ...DEFAULT_POLICY, ...input.policy };
+  return {
+    policy,
+    env: { now: input.now ?? Date.now, random: input.random ?? Math.random },
+    image: {
+      image_id: input.imageId,
+      name: input.name ?? null,
+      address: input.address,
+      status: "Unknown",
+      connection_health: "Unknown",
+      last_seen: null,
+      last_activity: null,
+      session_count: 0,
+      rtt_ms: null,
+      image_name: null,
+      image_version: null,
+    },
+    generation: 0,
+    attempt: 0,
+    backoffMs: 0,
+    restarts: [],
+    reason: null,
+    pending: {},
+    pingSeq: 0,
+    misses: 0,
+    timedOut: [],
+    stats: ZERO_STATS,
+  };
+}

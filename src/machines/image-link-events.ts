@@ -1,0 +1,30 @@
+/**
+ * The vocabulary between an image connection machine and the link actor that owns its socket.
+ * Every link event carries the generation of the link that sent it, so that a late event from a
+ * link already replaced is recognised and ignored.
+ */
+import type { ImageReply } from "../protocol/index.js";
+
+export interface LinkInput {
+  readonly address: string;
+  readonly generation: number;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly maxMessageBytes: number;
+}
+
+/** What the machine tells its link. */
+export type LinkCommand = { readonly type: "SEND"; readonly id: string; readonly frame: string };
+
+/** What a link tells its machine. */
+export type LinkEvent =
+  /** The ZMTP handshake completed: the peer is a ZeroMQ socket that speaks to us. */
+  | { readonly type: "LINK.UP"; readonly generation: number }
+  /** The link is gone (peer closed, heartbeat timeout, handshake refused). */
+  | { readonly type: "LINK.DOWN"; readonly generation: number; readonly reason: string }
+  /** A decoded reply. */
+  | { readonly type: "LINK.REPLY"; readonly generation: number; readonly reply: ImageReply }
+  /** A frame that is no reply at all: the image is broken and the link must be reset. */
+  | { readonly type: "LINK.FAULT"; readonly generation: number; readonly reason: string }
+  /** A request could not be queued on the socket. */
+  | { readonly type: "LINK.SEND_FAILED"; readonly generation: number; readonly id: string; readonly reason: string };
