@@ -4,6 +4,7 @@
  */
 const benchmarks: Record<string, () => Promise<{ run: () => void | Promise<void> }>> = {
   protocol: () => import("./protocol.js"),
+  image: () => import("./image.js"),
 };
 
 const wanted = process.argv.slice(2);

@@ -29,7 +29,6 @@ const input: ImageConnectionInput = {
 /** Every event the machine could be sent in `snapshot`, with the values that make it matter. */
 function eventsIn(snapshot: Snapshot): ImageConnectionEvent[] {
   const { generation, pending } = snapshot.context;
-  const pendingIds = Object.keys(pending);
   const events: ImageConnectionEvent[] = [
     { type: "LINK.UP", generation },
     { type: "LINK.UP", generation: generation - 1 },
@@ -41,8 +40,7 @@ function eventsIn(snapshot: Snapshot): ImageConnectionEvent[] {
     { type: "RETRY" },
     { type: "NETWORK_CHANGED" },
   ];
-  for (const id of pendingIds) {
-    const command = pending[id]?.command;
+  for (const [id, { command }] of pending) {
     const result =
       command === "system_info"
         ? SYSTEM_INFO
@@ -61,9 +59,7 @@ function eventsIn(snapshot: Snapshot): ImageConnectionEvent[] {
 const serializeState = (snapshot: Snapshot): string => {
   const c = snapshot.context;
   // Ids and counters grow with every ping; what matters is which kinds of request are pending.
-  const pending = Object.values(c.pending)
-    .map((p) => p.origin)
-    .sort();
+  const pending = [...c.pending.values()].map((p) => p.origin).sort();
   return JSON.stringify([snapshot.value, c.restarts.length, pending, c.image.connection_health, Math.min(c.misses, 2)]);
 };
 

@@ -118,7 +118,13 @@ describe("image connection - requests", () => {
     const t = setupConnection();
     t.connect();
     const id = t.request("foo bar");
-    t.links.reply({ id, status: "error", error: "unknown message #bar", error_type: "EvaluationError", timestamp: null });
+    t.links.reply({
+      id,
+      status: "error",
+      error: "unknown message #bar",
+      error_type: "EvaluationError",
+      timestamp: null,
+    });
     expect(t.outcomes.get(id)).toMatchObject({ ok: false, code: "EvaluationError", errorType: "EvaluationError" });
   });
 
@@ -171,7 +177,7 @@ describe("image connection - requests", () => {
     }
     const late = t.request();
     expect(t.outcomes.get(late)).toMatchObject({ ok: false, code: "ImageUnavailable" });
-    expect(t.actor.getSnapshot().context.pending).toEqual({});
+    expect(t.actor.getSnapshot().context.pending.size).toBe(0);
     // No timer of the failed requests survives to fire later.
     t.advance(10_000);
     expect(t.actor.getSnapshot().context.stats.timeouts).toBe(0);

@@ -101,7 +101,8 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
 
   return () => {
     down = true;
-    socket.events.close();
+    // The event observer ends by itself with the socket; closing it first makes its pending
+    // receive fail with ENOTSOCK.
     socket.close();
   };
 });

@@ -6,7 +6,12 @@ import { readFileSync } from "node:fs";
 
 type Command = { readonly summary: string; readonly load: () => Promise<{ run: (argv: string[]) => Promise<number> }> };
 
-const commands: Record<string, Command> = {};
+const commands: Record<string, Command> = {
+  "image-sim": {
+    summary: "run a simulated Smalltalk image (ZeroMQ REP) for tests and demos",
+    load: () => import("./image-sim.js"),
+  },
+};
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {

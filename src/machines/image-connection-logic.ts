@@ -68,7 +68,8 @@ export interface ImageConnectionContext {
   readonly restarts: readonly number[];
   /** Why the status is about to change; reported in the status event. */
   readonly reason: string | null;
-  readonly pending: Readonly<Record<string, PendingRequest>>;
+  /** A Map, not an object: request ids are all different, and objects keyed by ever-new names are slow. */
+  readonly pending: ReadonlyMap<string, PendingRequest>;
   readonly pingSeq: number;
   /** Consecutive unanswered pings. */
   readonly misses: number;
@@ -126,36 +127,41 @@ export interface Settlement {
   readonly rttMs: number;
 }
 
-/** Correlates a reply: the settled request (if any) and the context without it. */
+/**
+ * Correlates a reply: the settled request (if any) and the context fields that change. Only the
+ * changed fields are returned, so the caller assigns them once: this is the hot path.
+ */
 export function correlate(
   context: ImageConnectionContext,
   reply: ImageReply,
-): { readonly context: ImageConnectionContext; readonly settlement: Settlement | null } {
+): { readonly changes: Partial<ImageConnectionContext>; readonly settlement: Settlement | null } {
   const now = context.env.now();
-  const seen = { ...context.image, last_seen: new Date(now).toISOString() };
+  const image = { ...context.image, last_seen: new Date(now).toISOString() };
   const id = reply.id;
-  const pending = id === null ? undefined : context.pending[id];
+  const pending = id === null ? undefined : context.pending.get(id);
   if (id === null || pending === undefined) {
     const late = id !== null && context.timedOut.includes(id);
     const stats = late
       ? { ...context.stats, late_replies: context.stats.late_replies + 1 }
       : { ...context.stats, unknown_replies: context.stats.unknown_replies + 1 };
-    return { context: { ...context, image: seen, stats }, settlement: null };
+    return { changes: { image, stats }, settlement: null };
   }
-  const { [id]: _settled, ...rest } = context.pending;
-  const next = {
-    ...context,
-    image: seen,
-    pending: rest,
-    stats: { ...context.stats, replies: context.stats.replies + 1 },
-  };
+  const rest = without(context.pending, id);
+  const changes = { image, pending: rest, stats: { ...context.stats, replies: context.stats.replies + 1 } };
   const outcome = outcomeOf(pending.command, reply, context.image.image_id);
-  return { context: next, settlement: { id, pending, outcome, rttMs: now - pending.sentAt } };
+  return { changes, settlement: { id, pending, outcome, rttMs: now - pending.sentAt } };
+}
+
+/** A copy of `map` without `key`. */
+export function without<K, V>(map: ReadonlyMap<K, V>, key: K): ReadonlyMap<K, V> {
+  const copy = new Map(map);
+  copy.delete(key);
+  return copy;
 }
 
 /** Drops a timed-out request, remembering its id. */
 export function expire(context: ImageConnectionContext, id: string): ImageConnectionContext {
-  const { [id]: _expired, ...rest } = context.pending;
+  const rest = without(context.pending, id);
   const timedOut = [...context.timedOut.slice(-(TIMED_OUT_MEMORY - 1)), id];
   return { ...context, pending: rest, timedOut, stats: { ...context.stats, timeouts: context.stats.timeouts + 1 } };
 }

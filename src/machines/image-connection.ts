@@ -91,7 +91,7 @@ function send(
   timeoutMs: number,
 ): void {
   effects.assign({
-    pending: { ...context.pending, [request.id]: { command: request.command, origin, sentAt: context.env.now() } },
+    pending: new Map(context.pending).set(request.id, { command: request.command, origin, sentAt: context.env.now() }),
     stats: { ...context.stats, sent: context.stats.sent + 1 },
   });
   effects.sendTo("link", { type: "SEND", id: request.id, frame: encodeImageRequest(request) });
@@ -132,7 +132,7 @@ export const imageConnectionMachine = setup({
   },
   guards: {
     fromCurrentLink: ({ context, event }) => "generation" in event && event.generation === context.generation,
-    hasCapacity: ({ context }) => Object.keys(context.pending).length < context.policy.maxInFlight,
+    hasCapacity: ({ context }) => context.pending.size < context.policy.maxInFlight,
     restartLimitReached: ({ context }) => restartLimitReached(context.restarts, context.env.now(), context.policy),
   },
   actions: {
@@ -186,7 +186,7 @@ export const imageConnectionMachine = setup({
 
     sendClientRequest: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "REQUEST") return;
-      if (event.request.id in context.pending) {
+      if (context.pending.has(event.request.id)) {
         enqueue.emit({
           type: "settled",
           id: event.request.id,
@@ -198,7 +198,7 @@ export const imageConnectionMachine = setup({
     }),
     sendPing: enqueueActions(({ context, enqueue }) => {
       // One ping at a time: a busy image is not sent a queue of pings to answer afterwards.
-      if (Object.values(context.pending).some((p) => p.origin === "ping")) return;
+      for (const pending of context.pending.values()) if (pending.origin === "ping") return;
       const pingSeq = context.pingSeq + 1;
       const request = imageRequest(`ping-${context.image.image_id}-${pingSeq}`, "ping", {});
       send({ ...context, pingSeq }, enqueue, request, "ping", context.policy.pingTimeoutMs);
@@ -223,30 +223,37 @@ export const imageConnectionMachine = setup({
 
     settleReply: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "LINK.REPLY") return;
-      const { context: next, settlement } = correlate(context, event.reply);
-      enqueue.assign(next);
-      if (settlement === null) return;
+      const { changes, settlement } = correlate(context, event.reply);
+      if (settlement === null) {
+        enqueue.assign(changes);
+        return;
+      }
       enqueue.cancel(timerId(settlement.id));
+      const next = { ...context, ...changes };
       switch (settlement.pending.origin) {
         case "client":
+          enqueue.assign(changes);
           enqueue.emit({ type: "settled", id: settlement.id, outcome: settlement.outcome });
           return;
         case "ping":
-          setHealth({ ...next, misses: 0 }, enqueue, healthAfterPing(next, settlement.rttMs), settlement.rttMs);
-          enqueue.assign({ misses: 0 });
+          enqueue.assign({ ...changes, misses: 0 });
+          setHealth(next, enqueue, healthAfterPing(next, settlement.rttMs), settlement.rttMs);
           return;
         case "system_info": {
           const outcome = settlement.outcome;
-          if (!outcome.ok || outcome.command !== "system_info") return;
+          if (!outcome.ok || outcome.command !== "system_info") return enqueue.assign(changes);
           const info = outcome.result as { image_name: string; image_version: string };
-          enqueue.assign({ image: { ...next.image, image_name: info.image_name, image_version: info.image_version } });
+          enqueue.assign({
+            ...changes,
+            image: { ...next.image, image_name: info.image_name, image_version: info.image_version },
+          });
           return;
         }
       }
     }),
     timeoutRequest: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "REQUEST.TIMEOUT") return;
-      const pending = context.pending[event.id];
+      const pending = context.pending.get(event.id);
       if (pending === undefined) return;
       enqueue.assign(expire(context, event.id));
       if (pending.origin === "client") {
@@ -260,13 +267,13 @@ export const imageConnectionMachine = setup({
     /** On link loss: every pending request fails at once, and the health is unknown again. */
     failAllPending: enqueueActions(({ context, enqueue }) => {
       const message = `link to image ${context.image.image_id} lost${context.reason === null ? "" : `: ${context.reason}`}`;
-      for (const [id, pending] of Object.entries(context.pending)) {
+      for (const [id, pending] of context.pending) {
         enqueue.cancel(timerId(id));
         if (pending.origin === "client")
           enqueue.emit({ type: "settled", id, outcome: failed("ImageUnavailable", message) });
       }
       setHealth(context, enqueue, "Unknown", null);
-      enqueue.assign({ pending: {}, misses: 0 });
+      enqueue.assign({ pending: new Map(), misses: 0 });
     }),
   },
 }).createMachine({
@@ -441,7 +448,7 @@ function initialContext(input: ImageConnectionInput): ImageConnectionContext {
     backoffMs: 0,
     restarts: [],
     reason: null,
-    pending: {},
+    pending: new Map(),
     pingSeq: 0,
     misses: 0,
     timedOut: [],

@@ -1,0 +1,171 @@
+/**
+ * `npm run bench -- image`: how fast a dead or frozen image is noticed, how fast a restarted one is
+ * back, what the actor adds to a request's round trip (against a bare DEALER to the same sim, in
+ * the same run), and what 500 connections cost.
+ */
+import { performance } from "node:perf_hooks";
+import { Dealer } from "zeromq";
+import { startImageConnection, type ImageConnection } from "../src/actors/image-connection.js";
+import { DEFAULT_POLICY } from "../src/machines/connection-policy.js";
+import { encodeImageRequest, imageRequest, type ConnectionStatus } from "../src/protocol/index.js";
+import { startImageSim } from "../test/helpers/image-sim.js";
+import { stopAllProcesses } from "../test/helpers/processes.js";
+import { fmt, percentile, printTable } from "./harness.js";
+
+const TRIALS = Number(process.env.STUI_BENCH_TRIALS ?? 20);
+
+function reach(conn: ImageConnection, status: ConnectionStatus, timeoutMs = 30_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (conn.status().status === status) return resolve(performance.now());
+    const timer = setTimeout(() => reject(new Error(`no ${status} within ${timeoutMs} ms`)), timeoutMs);
+    const sub = conn.actor.on("status", ({ data }) => {
+      if (data.status !== status) return;
+      clearTimeout(timer);
+      sub.unsubscribe();
+      resolve(performance.now());
+    });
+  });
+}
+
+const summary = (name: string, sample: readonly number[], unit = "ms"): string[] => [
+  name,
+  String(sample.length),
+  `${fmt(percentile(sample, 50), 1)} ${unit}`,
+  `${fmt(percentile(sample, 99), 1)} ${unit}`,
+  `${fmt(Math.max(...sample), 1)} ${unit}`,
+];
+
+async function detection(): Promise<string[][]> {
+  const crash: number[] = [];
+  const restart: number[] = [];
+  const freeze: number[] = [];
+  let sim = await startImageSim();
+  // Every trial is a restart; the default intensity (10 a minute) would rightly give up.
+  const conn = startImageConnection({ imageId: "bench", address: sim.endpoint, policy: { maxRestarts: 10_000 } });
+  try {
+    await reach(conn, "Connected");
+    for (let i = 0; i < TRIALS; i++) {
+      const down = reach(conn, "Reconnecting");
+      const t0 = performance.now();
+      sim.kill("SIGKILL");
+      crash.push((await down) - t0);
+      process.stdout.write(".");
+      await sim.process.exited;
+      const up = reach(conn, "Connected");
+      sim = await startImageSim({ bind: sim.endpoint });
+      const ready = performance.now();
+      restart.push((await up) - ready);
+    }
+    for (let i = 0; i < TRIALS; i++) {
+      const down = reach(conn, "Reconnecting");
+      const t0 = performance.now();
+      sim.kill("SIGSTOP");
+      freeze.push((await down) - t0);
+      process.stdout.write(".");
+      const up = reach(conn, "Connected");
+      sim.kill("SIGCONT");
+      await up;
+    }
+  } finally {
+    conn.stop();
+    await stopAllProcesses();
+  }
+  return [
+    summary("SIGKILL → Reconnecting", crash),
+    summary("SIGSTOP → Reconnecting", freeze),
+    summary("restarted sim ready → Connected", restart),
+  ];
+}
+
+async function roundTrip(): Promise<void> {
+  const sim = await startImageSim();
+  const conn = startImageConnection({ imageId: "bench", address: sim.endpoint });
+  const bare = new Dealer({ linger: 0 });
+  bare.connect(sim.endpoint);
+  try {
+    await reach(conn, "Connected");
+    const n = 2000;
+    const viaActor = async (): Promise<number> => {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) await conn.request("ping", {});
+      return ((performance.now() - t0) * 1000) / n;
+    };
+    const viaDealer = async (): Promise<number> => {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        await bare.send(["", encodeImageRequest(imageRequest(`b${i}`, "ping", {}))]);
+        await bare.receive();
+      }
+      return ((performance.now() - t0) * 1000) / n;
+    };
+    await viaActor();
+    await viaDealer();
+    const actor: number[] = [];
+    const dealer: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      dealer.push(await viaDealer());
+      actor.push(await viaActor());
+    }
+    const a = percentile(actor, 50);
+    const d = percentile(dealer, 50);
+    console.log(`\nimage: sequential ping round trip, ${n} per round, median of 5 interleaved rounds`);
+    printTable([
+      ["", "µs per request"],
+      ["bare DEALER (baseline)", fmt(d, 1)],
+      ["through the connection actor", fmt(a, 1)],
+      ["ratio", `${fmt(a / d, 2)}x`],
+    ]);
+  } finally {
+    bare.close();
+    conn.stop();
+    await stopAllProcesses();
+  }
+}
+
+async function fleet(): Promise<void> {
+  const size = Number(process.env.STUI_BENCH_FLEET ?? 500);
+  const sims = await Promise.all(Array.from({ length: 5 }, () => startImageSim()));
+  const heapBefore = process.memoryUsage().heapUsed;
+  const rssBefore = process.memoryUsage().rss;
+  const conns = Array.from({ length: size }, (_, i) =>
+    startImageConnection({ imageId: `img${i}`, address: sims[i % sims.length]?.endpoint ?? "" }),
+  );
+  try {
+    await Promise.all(conns.map((c) => reach(c, "Connected", 60_000)));
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // settle: first pings, system_info
+    const seconds = 10;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    const cpu = process.cpuUsage(cpu0);
+    const wall = (performance.now() - t0) * 1000;
+    global.gc?.();
+    const heap = process.memoryUsage().heapUsed - heapBefore;
+    const rss = process.memoryUsage().rss - rssBefore;
+    const healthy = conns.filter((c) => c.status().connection_health === "Healthy").length;
+    console.log(`\nimage: ${size} connections (5 sims), ping every ${DEFAULT_POLICY.pingIntervalMs} ms, ${seconds} s`);
+    printTable([
+      ["", "value"],
+      ["CPU of this process (share of one core)", `${fmt(((cpu.user + cpu.system) / wall) * 100, 1)} %`],
+      ["heap per connection", `${fmt(heap / size / 1024, 1)} KiB`],
+      ["RSS per connection", `${fmt(rss / size / 1024, 1)} KiB`],
+      ["Healthy at the end", `${healthy} / ${size}`],
+    ]);
+  } finally {
+    for (const c of conns) c.stop();
+    await stopAllProcesses();
+  }
+}
+
+export async function run(): Promise<void> {
+  const p = DEFAULT_POLICY;
+  console.log(
+    `image: default policy: ZMTP heartbeat ${p.heartbeatIntervalMs} ms / timeout ${p.heartbeatTimeoutMs} ms, ` +
+      `ping ${p.pingIntervalMs} ms, backoff ${p.backoffBaseMs}–${p.backoffCapMs} ms, connect timeout ${p.connectTimeoutMs} ms`,
+  );
+  const rows = await detection();
+  console.log(`\n\nimage: detection and recovery, ${TRIALS} trials each`);
+  printTable([["", "n", "p50", "p99", "max"], ...rows]);
+  await roundTrip();
+  await fleet();
+}

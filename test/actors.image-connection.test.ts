@@ -1,0 +1,169 @@
+/**
+ * The image connection against real `stui image-sim` child processes over real ZeroMQ sockets:
+ * crashes, freezes, an image that never returns, long evaluations, broken replies, and a fleet
+ * in which one image fails.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { ImageRequestError, startImageConnection, type ImageConnection } from "../src/actors/image-connection.js";
+import type { ConnectionPolicy } from "../src/machines/connection-policy.js";
+import type { ConnectionStatus, ImageStatusChanged } from "../src/protocol/index.js";
+import { startImageSim } from "./helpers/image-sim.js";
+import { stopAllProcesses } from "./helpers/processes.js";
+
+const POLICY: Partial<ConnectionPolicy> = {
+  heartbeatIntervalMs: 100,
+  heartbeatTimeoutMs: 500,
+  connectTimeoutMs: 1000,
+  pingIntervalMs: 200,
+  pingTimeoutMs: 500,
+  backoffBaseMs: 50,
+  backoffCapMs: 500,
+  maxRestarts: 50,
+  restartWindowMs: 60_000,
+  requestTimeoutMs: 10_000,
+  maxMessageBytes: 1024 * 1024,
+};
+
+const connections: ImageConnection[] = [];
+afterEach(async () => {
+  for (const c of connections.splice(0)) c.stop();
+  await stopAllProcesses();
+});
+
+function connect(imageId: string, address: string, policy: Partial<ConnectionPolicy> = {}) {
+  const conn = startImageConnection({ imageId, address, policy: { ...POLICY, ...policy } });
+  connections.push(conn);
+  const changes: ImageStatusChanged[] = [];
+  conn.actor.on("status", ({ data }) => changes.push(data));
+  return { conn, changes, statuses: () => changes.map((c) => c.status) };
+}
+
+/** Resolves once the connection reports `status`; generous bounds, the machine is shared. */
+function reach(conn: ImageConnection, status: ConnectionStatus, timeoutMs = 15_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (conn.status().status === status) return resolve();
+    const timer = setTimeout(() => {
+      sub.unsubscribe();
+      reject(new Error(`still ${conn.status().status} after ${timeoutMs} ms, waiting for ${status}`));
+    }, timeoutMs);
+    const sub = conn.actor.on("status", ({ data }) => {
+      if (data.status !== status) return;
+      clearTimeout(timer);
+      sub.unsubscribe();
+      resolve();
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("image connection - against a real image-sim", () => {
+  it("connects, learns the image's name and version, and evaluates", async () => {
+    const sim = await startImageSim({ imageVersion: "Pharo-13.0.0" });
+    const { conn } = connect("dev", sim.endpoint);
+    await reach(conn, "Connected");
+    expect(await conn.request("evaluate", { code: "3 + 4 * 2" })).toMatchObject({ result: "14" });
+    await expect.poll(() => conn.status().image_version).toBe("Pharo-13.0.0");
+    await expect.poll(() => conn.status().connection_health).toBe("Healthy");
+  });
+
+  it("SIGKILL mid-request fails the request with ImageUnavailable, then reconnects to a new sim on the same address", async () => {
+    const sim = await startImageSim();
+    const { conn, statuses } = connect("dev", sim.endpoint);
+    await reach(conn, "Connected");
+    await sim.control("delay 3000");
+    const pending = conn.request("evaluate", { code: "1 + 1" });
+    await sleep(200);
+    sim.kill("SIGKILL");
+    const error: unknown = await pending.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ImageRequestError);
+    expect((error as ImageRequestError).code).toBe("ImageUnavailable");
+    await reach(conn, "Reconnecting");
+    await startImageSim({ bind: sim.endpoint });
+    await reach(conn, "Connected");
+    expect(statuses()).toEqual(["Connected", "Reconnecting", "Connected"]);
+    expect(await conn.request("evaluate", { code: "2 + 2" })).toMatchObject({ result: "4" });
+  });
+
+  it("SIGSTOP past the heartbeat timeout is detected, and SIGCONT recovers", async () => {
+    const sim = await startImageSim();
+    const { conn, statuses } = connect("dev", sim.endpoint);
+    await reach(conn, "Connected");
+    sim.kill("SIGSTOP");
+    await reach(conn, "Reconnecting");
+    sim.kill("SIGCONT");
+    await reach(conn, "Connected");
+    expect(statuses()).toEqual(["Connected", "Reconnecting", "Connected"]);
+  });
+
+  it("an image that never returns ends Failed, with no socket, timer or child left behind", async () => {
+    const sim = await startImageSim();
+    const { conn, statuses } = connect("dev", sim.endpoint, {
+      maxRestarts: 3,
+      connectTimeoutMs: 300,
+      backoffBaseMs: 20,
+      backoffCapMs: 50,
+    });
+    await reach(conn, "Connected");
+    await sim.stop();
+    await reach(conn, "Failed");
+    expect(statuses()).toEqual(["Connected", "Reconnecting", "Failed"]);
+    const snapshot = conn.actor.getSnapshot();
+    expect(Object.keys(snapshot.children)).toEqual([]);
+    expect(snapshot.context.pending.size).toBe(0);
+    const resources = process.getActiveResourcesInfo().length;
+    await sleep(1000);
+    expect(process.getActiveResourcesInfo().length).toBeLessThanOrEqual(resources);
+    await expect(conn.request("ping", {})).rejects.toMatchObject({ code: "ImageUnavailable" });
+  });
+
+  it("a 10 s evaluation with pings running never makes the image look dead", async () => {
+    const sim = await startImageSim();
+    const { conn, statuses } = connect("dev", sim.endpoint);
+    await reach(conn, "Connected");
+    await sim.control("block 10 Smalltalk longRunning");
+    const started = Date.now();
+    const result = await conn.request("evaluate", { code: "Smalltalk longRunning" }, { timeoutMs: 30_000 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+    expect(result.result_type).toBeDefined();
+    expect(statuses()).toEqual(["Connected"]);
+    // Pings went unanswered meanwhile: the health said so, the status did not.
+    expect(conn.actor.getSnapshot().context.stats.timeouts).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("garbage replies reset the link without crashing, and it recovers when they stop", async () => {
+    const sim = await startImageSim();
+    const { conn } = connect("dev", sim.endpoint);
+    await reach(conn, "Connected");
+    await sim.control("garbage on");
+    await reach(conn, "Reconnecting");
+    expect(conn.actor.getSnapshot().context.stats.faults).toBeGreaterThan(0);
+    await sim.control("garbage off");
+    await reach(conn, "Connected");
+  });
+
+  it("an oversized reply drops the link at the socket, and it recovers when they stop", async () => {
+    const sim = await startImageSim();
+    const { conn } = connect("dev", sim.endpoint);
+    await reach(conn, "Connected");
+    await sim.control(`oversized ${2 * 1024 * 1024}`);
+    await reach(conn, "Reconnecting");
+    await sim.control("oversized off");
+    await reach(conn, "Connected");
+  });
+
+  it("three images where one fails: the other two are unaffected", async () => {
+    const sims = await Promise.all([startImageSim(), startImageSim(), startImageSim()]);
+    const fleet = sims.map((sim, i) => connect(`img${i}`, sim.endpoint));
+    await Promise.all(fleet.map(({ conn }) => reach(conn, "Connected")));
+    sims[1]?.kill("SIGKILL");
+    await reach(fleet[1]?.conn as ImageConnection, "Reconnecting");
+    await sleep(1000);
+    for (const i of [0, 2]) {
+      const member = fleet[i];
+      if (member === undefined) throw new Error("fleet member missing");
+      expect(member.statuses()).toEqual(["Connected"]);
+      expect(await member.conn.request("evaluate", { code: `${i} + 1` })).toMatchObject({ result: String(i + 1) });
+    }
+  });
+});
