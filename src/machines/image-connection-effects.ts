@@ -1,0 +1,85 @@
+/**
+ * The effects shared by the image connection machine's actions, and its initial context. Kept
+ * apart from the machine definition so that each file reads as one concept.
+ */
+import { encodeImageRequest, type ConnectionHealth, type ImageRequest } from "../protocol/index.js";
+import { DEFAULT_POLICY } from "./connection-policy.js";
+import type { ImageConnectionEmitted, ImageConnectionEvent, ImageConnectionInput } from "./image-connection.js";
+import { timerId, ZERO_STATS, type ImageConnectionContext, type RequestOrigin } from "./image-connection-logic.js";
+import type { LinkCommand } from "./image-link-events.js";
+
+export const iso = (context: ImageConnectionContext): string => new Date(context.env.now()).toISOString();
+
+/**
+ * The few effects the helpers below need; xstate's `enqueue` object provides them. Named actions
+ * cannot be enqueued by name from inside `setup`, hence these shared helpers.
+ */
+export interface Effects {
+  assign(values: Partial<ImageConnectionContext>): void;
+  emit(event: ImageConnectionEmitted): void;
+  sendTo(to: "link", event: LinkCommand): void;
+  raise(event: ImageConnectionEvent, options: { delay: number; id: string }): void;
+}
+
+/** Writes a request to the link and arms its deadline. */
+export function send(
+  context: ImageConnectionContext,
+  effects: Effects,
+  request: ImageRequest,
+  origin: RequestOrigin,
+  timeoutMs: number,
+): void {
+  effects.assign({
+    pending: new Map(context.pending).set(request.id, { command: request.command, origin, sentAt: context.env.now() }),
+    stats: { ...context.stats, sent: context.stats.sent + 1 },
+  });
+  effects.sendTo("link", { type: "SEND", id: request.id, frame: encodeImageRequest(request) });
+  effects.raise({ type: "REQUEST.TIMEOUT", id: request.id }, { delay: timeoutMs, id: timerId(request.id) });
+}
+
+/** Records the health (and round trip) and emits the change, if any. */
+export function setHealth(
+  context: ImageConnectionContext,
+  effects: Effects,
+  health: ConnectionHealth,
+  rttMs: number | null,
+): void {
+  const previous = context.image.connection_health;
+  effects.assign({ image: { ...context.image, connection_health: health, rtt_ms: rttMs ?? context.image.rtt_ms } });
+  if (previous === health) return;
+  effects.emit({
+    type: "health",
+    data: { image_id: context.image.image_id, health, previous_health: previous, rtt_ms: rttMs, at: iso(context) },
+  });
+}
+
+export function initialContext(input: ImageConnectionInput): ImageConnectionContext {
+  const policy = { ...DEFAULT_POLICY, ...input.policy };
+  return {
+    policy,
+    env: { now: input.now ?? Date.now, random: input.random ?? Math.random },
+    image: {
+      image_id: input.imageId,
+      name: input.name ?? null,
+      address: input.address,
+      status: "Unknown",
+      connection_health: "Unknown",
+      last_seen: null,
+      last_activity: null,
+      session_count: 0,
+      rtt_ms: null,
+      image_name: null,
+      image_version: null,
+    },
+    generation: 0,
+    attempt: 0,
+    backoffMs: 0,
+    restarts: [],
+    reason: null,
+    pending: new Map(),
+    pingSeq: 0,
+    misses: 0,
+    timedOut: [],
+    stats: ZERO_STATS,
+  };
+}
