@@ -1,0 +1,327 @@
+/**
+ * The embedded session store: one JSON file per record under a private directory.
+ *
+ *   <dir>/                              mode 0700
+ *     sessions/<key>.json               {schema_version: 2, revision, session}, mode 0600
+ *     contexts/<key>.json               {schema_version: 2, client_id, image_id}, mode 0600
+ *
+ * `<key>` is the id's UTF-8 bytes in base64url; an id whose key would exceed file-name limits is
+ * named `~<sha256 of the id, base64url>` instead (`~` is outside the base64url alphabet). A
+ * client without a context has no file. Every write goes to a unique temp file (`.<key>.<pid>.
+ * <n>.tmp`) in the same directory, is fsync-ed, renamed over the target, and the directory is
+ * fsync-ed before the promise resolves, so an acknowledged write survives a crash and an
+ * unacknowledged one leaves either the old record or a stray temp file (removed on open).
+ *
+ * One process owns a directory: revisions are checked against the file under a per-key queue,
+ * which is atomic within this process only.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { promises as fs } from "node:fs";
+import path from "node:path";
+import {
+  DecodeError,
+  decodeSessionRecordValue,
+  fail,
+  ImageId,
+  type Decoded,
+  type SessionStateData,
+} from "../protocol/index.js";
+import {
+  CorruptRecordError,
+  decodeContextRecord,
+  decodeStoredSession,
+  encodeContextRecord,
+  encodeStoredSession,
+  InvalidRecordError,
+  RevisionConflictError,
+  stderrLogger,
+  StoreClosedError,
+  StoreIoError,
+  UNREVISIONED,
+  type LoadResult,
+  type SessionStore,
+  type StoreLogger,
+  type StoreProblem,
+} from "./session-store.js";
+
+export interface FileSessionStoreOptions {
+  readonly dir: string;
+  readonly logger?: StoreLogger;
+}
+
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+const MAX_KEY_LENGTH = 200;
+const TEMP_FILE = /^\..*\.tmp$/;
+
+/** The file-name key of an id (see the module comment). */
+export function fileKey(id: string): string {
+  const encoded = Buffer.from(id, "utf8").toString("base64url");
+  if (encoded.length <= MAX_KEY_LENGTH) return encoded;
+  return `~${createHash("sha256").update(id, "utf8").digest("base64url")}`;
+}
+
+export class FileSessionStore implements SessionStore {
+  private readonly sessionsDir: string;
+  private readonly contextsDir: string;
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private tempCounter = 0;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly logger: StoreLogger,
+  ) {
+    this.sessionsDir = path.join(dir, "sessions");
+    this.contextsDir = path.join(dir, "contexts");
+  }
+
+  /** Creates or tightens the directories and removes temp files of writes never acknowledged. */
+  static async open(options: FileSessionStoreOptions): Promise<FileSessionStore> {
+    const store = new FileSessionStore(path.resolve(options.dir), options.logger ?? stderrLogger);
+    for (const dir of [store.dir, store.sessionsDir, store.contextsDir]) {
+      await io("mkdir", dir, () => fs.mkdir(dir, { recursive: true, mode: DIR_MODE }));
+      // mkdir leaves an existing directory's mode alone (and applies the umask to a new one).
+      await io("chmod", dir, () => fs.chmod(dir, DIR_MODE));
+    }
+    for (const dir of [store.sessionsDir, store.contextsDir]) {
+      const names = await io("readdir", dir, () => fs.readdir(dir));
+      const stale = names.filter((name) => TEMP_FILE.test(name));
+      for (const name of stale) {
+        const file = path.join(dir, name);
+        store.logger.warn({ file }, "session store: removing the temp file of an unacknowledged write");
+        await io("unlink", file, () => fs.unlink(file));
+      }
+      if (stale.length > 0) await syncDir(dir);
+    }
+    return store;
+  }
+
+  async load(): Promise<LoadResult> {
+    this.checkOpen();
+    const problems: StoreProblem[] = [];
+    const records = await this.loadDir(this.sessionsDir, decodeStoredSession, (r) => r.session.session_id, problems);
+    const contexts = await this.loadDir(this.contextsDir, decodeContextRecord, (r) => r.client_id, problems);
+    return { records, contexts: new Map(contexts.map((c) => [c.client_id, c.image_id])), problems };
+  }
+
+  put(session: SessionStateData, expectedRevision: number | null): Promise<number> {
+    // Validated before writing, so that nothing is stored that load() would then refuse.
+    const valid = decodeSessionRecordValue(session);
+    if (!valid.ok) {
+      return Promise.reject(new InvalidRecordError(`session: ${valid.error.message}`, { cause: valid.error }));
+    }
+    const target = this.sessionFile(valid.value.session_id);
+    return this.serialized(target, async () => {
+      const current = await this.currentRevision(target);
+      checkRevision(valid.value.session_id, expectedRevision, current);
+      const revision = current + 1;
+      await this.writeAtomic(target, encodeStoredSession(revision, valid.value));
+      return revision;
+    });
+  }
+
+  delete(sessionId: string, expectedRevision: number | null): Promise<void> {
+    const target = this.sessionFile(sessionId);
+    return this.serialized(target, async () => {
+      const current = await this.currentRevision(target);
+      checkRevision(sessionId, expectedRevision, current);
+      await this.remove(target);
+    });
+  }
+
+  putContext(clientId: string, imageId: string | null): Promise<void> {
+    if (clientId === "") return Promise.reject(new InvalidRecordError("client_id: expected a non-empty string"));
+    if (imageId !== null && !ImageId.safeParse(imageId).success) {
+      return Promise.reject(new InvalidRecordError(`image_id: not an image id: ${JSON.stringify(imageId)}`));
+    }
+    const target = path.join(this.contextsDir, `${fileKey(clientId)}.json`);
+    return this.serialized(target, () =>
+      imageId === null ? this.remove(target) : this.writeAtomic(target, encodeContextRecord(clientId, imageId)),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  // Internals --------------------------------------------------------------------------------
+
+  private sessionFile(sessionId: string): string {
+    return path.join(this.sessionsDir, `${fileKey(sessionId)}.json`);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreClosedError();
+  }
+
+  /** Runs `task` after every earlier task on the same file, so a compare-and-set is not interleaved. */
+  private serialized<T>(file: string, task: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreClosedError());
+    const previous = this.queues.get(file) ?? Promise.resolve();
+    const result = previous.then(task, task);
+    const settled = result.catch(() => undefined);
+    this.queues.set(file, settled);
+    void settled.then(() => {
+      if (this.queues.get(file) === settled) this.queues.delete(file);
+    });
+    return result;
+  }
+
+  /** The stored revision; a record that no longer decodes is moved aside and counts as absent. */
+  private async currentRevision(file: string): Promise<number> {
+    const bytes = await readIfExists(file);
+    if (bytes === null) return UNREVISIONED;
+    const decoded = decodeStoredSession(bytes);
+    if (decoded.ok) return decoded.value.revision;
+    await this.moveAside(file, new CorruptRecordError(file, decoded.error));
+    return UNREVISIONED;
+  }
+
+  /** Decodes every record of `dir`, moving aside the ones that fail, including one under another id's name. */
+  private async loadDir<T>(
+    dir: string,
+    decode: (bytes: Uint8Array) => Decoded<T>,
+    idOf: (record: T) => string,
+    problems: StoreProblem[],
+  ): Promise<T[]> {
+    const loaded: T[] = [];
+    for (const [file, bytes] of await this.readAll(dir, problems)) {
+      let decoded = decode(bytes);
+      if (decoded.ok && path.basename(file) !== `${fileKey(idOf(decoded.value))}.json`) {
+        // Later writes of that id would go to another file: two records for one key.
+        const id = JSON.stringify(idOf(decoded.value));
+        decoded = fail(new DecodeError("Invalid", "", `the id ${id} does not match the file name`));
+      }
+      if (decoded.ok) loaded.push(decoded.value);
+      else problems.push(await this.moveAside(file, new CorruptRecordError(file, decoded.error)));
+    }
+    return loaded;
+  }
+
+  private async readAll(dir: string, problems: StoreProblem[]): Promise<Array<[string, Uint8Array]>> {
+    const names = (await io("readdir", dir, () => fs.readdir(dir))).filter(
+      (name) => name.endsWith(".json") && !name.startsWith("."),
+    );
+    const out: Array<[string, Uint8Array]> = [];
+    for (const name of names.sort()) {
+      const file = path.join(dir, name);
+      try {
+        out.push([file, await fs.readFile(file)]);
+      } catch (cause) {
+        const error = new StoreIoError("read", file, cause);
+        this.logger.error({ file, err: error }, "session store: cannot read a record; it is left in place");
+        problems.push({ kind: "Unreadable", file, error });
+        continue;
+      }
+      await this.tighten(file);
+    }
+    return out;
+  }
+
+  /** A record left readable by others (an older STUI, a copy) is made private again. */
+  private async tighten(file: string): Promise<void> {
+    try {
+      const mode = (await fs.stat(file)).mode & 0o777;
+      if (mode === FILE_MODE) return;
+      await fs.chmod(file, FILE_MODE);
+      this.logger.warn({ file, mode: mode.toString(8) }, "session store: tightened a record's mode to 0600");
+    } catch (cause) {
+      this.logger.warn({ file, err: cause }, "session store: cannot tighten a record's mode");
+    }
+  }
+
+  /** Never deletes: the file is renamed to `<name>.corrupt-<timestamp>` for someone to look at. */
+  private async moveAside(file: string, error: CorruptRecordError): Promise<StoreProblem> {
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    let movedTo: string | null = null;
+    let where: string;
+    try {
+      let aside = `${file}.corrupt-${stamp}`;
+      for (let n = 1; (await readIfExists(aside)) !== null; n += 1) aside = `${file}.corrupt-${stamp}-${n}`;
+      await fs.rename(file, aside);
+      movedTo = aside;
+      await syncDir(path.dirname(file));
+      where = `moved aside to ${aside}`;
+    } catch (cause) {
+      where = `${movedTo === null ? "left in place" : `moved aside to ${movedTo}`} (${String(cause)})`;
+    }
+    this.logger.error(
+      { file, movedTo, err: error.decodeError },
+      `session store: corrupt record ${file}: ${error.decodeError.message}; ${where}`,
+    );
+    return { kind: "CorruptRecord", file, movedTo, error };
+  }
+
+  private async writeAtomic(target: string, text: string): Promise<void> {
+    const dir = path.dirname(target);
+    this.tempCounter += 1;
+    const temp = path.join(
+      dir,
+      `.${path.basename(target, ".json")}.${process.pid}.${this.tempCounter}.${randomBytes(4).toString("hex")}.tmp`,
+    );
+    try {
+      const handle = await fs.open(temp, "wx", FILE_MODE);
+      try {
+        await handle.chmod(FILE_MODE); // exact, whatever the umask made of the create mode
+        await handle.writeFile(text, "utf8");
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temp, target);
+    } catch (cause) {
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      throw new StoreIoError("write", target, cause);
+    }
+    await syncDir(dir);
+  }
+
+  private async remove(target: string): Promise<void> {
+    try {
+      await fs.unlink(target);
+    } catch (cause) {
+      if (isNotFound(cause)) return;
+      throw new StoreIoError("unlink", target, cause);
+    }
+    await syncDir(path.dirname(target));
+  }
+}
+
+function checkRevision(key: string, expected: number | null, actual: number): void {
+  if (expected !== null && expected !== actual) throw new RevisionConflictError(key, expected, actual);
+}
+
+async function readIfExists(file: string): Promise<Uint8Array | null> {
+  try {
+    return await fs.readFile(file);
+  } catch (cause) {
+    if (isNotFound(cause)) return null;
+    throw new StoreIoError("read", file, cause);
+  }
+}
+
+/** Makes a rename or unlink in `dir` durable. */
+async function syncDir(dir: string): Promise<void> {
+  await io("fsync", dir, async () => {
+    const handle = await fs.open(dir, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  });
+}
+
+async function io<T>(operation: string, file: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (cause) {
+    throw cause instanceof StoreIoError ? cause : new StoreIoError(operation, file, cause);
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof Error && "code" in error && error.code === "ENOENT";
+}

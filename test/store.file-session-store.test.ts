@@ -1,0 +1,312 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { promises as fs } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FileSessionStore, fileKey } from "../src/actors/file-session-store.js";
+import { RevisionConflictError, type StoreLogger } from "../src/actors/session-store.js";
+import { DEFAULT_IMAGE_ADDRESS, DEFAULT_IMAGE_ID, type SessionStateData } from "../src/protocol/index.js";
+import { writerSession } from "./fixtures/store-writer.js";
+
+const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const WRITER = fileURLToPath(new URL("./fixtures/store-writer.ts", import.meta.url));
+
+function session(id: string, imageId = "dev"): SessionStateData {
+  const now = new Date().toISOString();
+  return {
+    session_id: id,
+    client_id: "client-1",
+    session_name: `name of ${id}`,
+    description: null,
+    created_at: now,
+    last_activity: now,
+    is_active: true,
+    orphaned_at: null,
+    workspace_context: { current_workspace: "Workspace 1", input_history: ["3 + 4"], variables: { x: "7" } },
+    image_id: imageId,
+    image_address: "tcp://127.0.0.1:6000",
+    image_name: "dev",
+    image_version: "Pharo-12.0.0",
+    image_metadata: {},
+  };
+}
+
+interface Logged {
+  readonly level: "error" | "warn";
+  readonly obj: object;
+  readonly msg: string;
+}
+
+function recordingLogger(): { logger: StoreLogger; entries: Logged[] } {
+  const entries: Logged[] = [];
+  return {
+    entries,
+    logger: {
+      error: (obj, msg) => entries.push({ level: "error", obj, msg }),
+      warn: (obj, msg) => entries.push({ level: "warn", obj, msg }),
+    },
+  };
+}
+
+const modeOf = async (file: string): Promise<number> => (await fs.stat(file)).mode & 0o777;
+const sessionPath = (dir: string, id: string): string => path.join(dir, "sessions", `${fileKey(id)}.json`);
+
+let dir = "";
+let children: ChildProcess[] = [];
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), "stui-store-"));
+});
+
+afterEach(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined)
+      process.kill(child.pid, "SIGKILL");
+  }
+  children = [];
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe("session store - records", () => {
+  it("session store - a put session loads back equal, and a deleted one is gone", async () => {
+    const store = await FileSessionStore.open({ dir });
+    const a = session("session-a");
+    const b = session("session/b with spaces and ünïcode");
+    await store.put(a, null);
+    await store.put(b, null);
+    await store.putContext("client-1", "dev");
+    await store.close();
+
+    const reopened = await FileSessionStore.open({ dir });
+    const loaded = await reopened.load();
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.records.map((r) => r.session).sort((x, y) => x.session_id.localeCompare(y.session_id))).toEqual([
+      a,
+      b,
+    ]);
+    expect([...loaded.contexts]).toEqual([["client-1", "dev"]]);
+
+    await reopened.delete(a.session_id, 1);
+    await reopened.putContext("client-1", null);
+    const after = await reopened.load();
+    expect(after.records.map((r) => r.session.session_id)).toEqual([b.session_id]);
+    expect(after.contexts.size).toBe(0);
+    await reopened.close();
+  });
+
+  it("session store - each put returns a higher revision, and load reports it", async () => {
+    const store = await FileSessionStore.open({ dir });
+    const first = await store.put(session("s1"), null);
+    const second = await store.put({ ...session("s1"), is_active: false }, first);
+    const third = await store.put(session("s1"), second);
+    expect(first).toBe(1);
+    expect(second).toBeGreaterThan(first);
+    expect(third).toBeGreaterThan(second);
+    const loaded = await store.load();
+    expect(loaded.records.map((r) => [r.revision, r.schemaVersion])).toEqual([[third, 2]]);
+    await store.close();
+  });
+
+  it("session store - a put or delete naming a stale revision rejects with RevisionConflictError and writes nothing", async () => {
+    const store = await FileSessionStore.open({ dir });
+    const r1 = await store.put(session("s1"), 0);
+    await store.put({ ...session("s1"), session_name: "newer" }, r1);
+
+    const stale = store.put({ ...session("s1"), session_name: "lost" }, r1);
+    await expect(stale).rejects.toBeInstanceOf(RevisionConflictError);
+    await expect(stale).rejects.toMatchObject({
+      name: "RevisionConflictError",
+      expectedRevision: 1,
+      actualRevision: 2,
+    });
+    await expect(store.put(session("s1"), 0)).rejects.toBeInstanceOf(RevisionConflictError);
+    await expect(store.delete("s1", r1)).rejects.toBeInstanceOf(RevisionConflictError);
+    await expect(store.put(session("absent"), 3)).rejects.toBeInstanceOf(RevisionConflictError);
+
+    const loaded = await store.load();
+    expect(loaded.records.map((r) => [r.session.session_name, r.revision])).toEqual([["newer", 2]]);
+    await store.close();
+  });
+
+  it("session store - a session that does not validate is refused before anything is written", async () => {
+    const store = await FileSessionStore.open({ dir });
+    await expect(store.put({ ...session("s1"), image_id: "not a subject token" }, null)).rejects.toMatchObject({
+      name: "InvalidRecordError",
+    });
+    await expect(store.putContext("client-1", "bad id!")).rejects.toMatchObject({ name: "InvalidRecordError" });
+    expect(await fs.readdir(path.join(dir, "sessions"))).toEqual([]);
+    await store.close();
+  });
+});
+
+describe("session store - permissions", () => {
+  it("session store - the directory is created 0700 and record files are written 0600", async () => {
+    const root = path.join(dir, "store");
+    const store = await FileSessionStore.open({ dir: root });
+    await store.put(session("s1"), null);
+    await store.putContext("client-1", "dev");
+    await store.close();
+    expect(await modeOf(root)).toBe(0o700);
+    expect(await modeOf(path.join(root, "sessions"))).toBe(0o700);
+    expect(await modeOf(sessionPath(root, "s1"))).toBe(0o600);
+    expect(await modeOf(path.join(root, "contexts", `${fileKey("client-1")}.json`))).toBe(0o600);
+  });
+
+  it("session store - a pre-existing 0755 directory and a 0644 record are tightened to 0700 and 0600", async () => {
+    await fs.chmod(dir, 0o755);
+    await fs.mkdir(path.join(dir, "sessions"), { mode: 0o755 });
+    const file = sessionPath(dir, "s1");
+    await fs.writeFile(file, JSON.stringify({ schema_version: 2, revision: 4, session: session("s1") }), {
+      mode: 0o644,
+    });
+    await fs.chmod(file, 0o644);
+
+    const store = await FileSessionStore.open({ dir });
+    expect(await modeOf(dir)).toBe(0o700);
+    expect(await modeOf(path.join(dir, "sessions"))).toBe(0o700);
+    expect(await store.put(session("s1"), 4)).toBe(5);
+    expect(await modeOf(file)).toBe(0o600);
+    await store.close();
+  });
+});
+
+describe("session store - migration", () => {
+  const legacy = {
+    session_id: "old-1",
+    client_id: "client-9",
+    session_name: null,
+    description: null,
+    created_at: "2024-03-01T10:00:00Z",
+    last_activity: "2024-03-01T11:00:00Z",
+    is_active: true,
+    workspace_context: { current_workspace: null, input_history: [], variables: {} },
+  };
+
+  it("session store - migration: a bare legacy record without image fields loads onto the default image at revision 0", async () => {
+    await fs.mkdir(path.join(dir, "sessions"), { recursive: true });
+    await fs.writeFile(sessionPath(dir, "old-1"), JSON.stringify(legacy));
+    const store = await FileSessionStore.open({ dir, logger: recordingLogger().logger });
+    const loaded = await store.load();
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.records).toHaveLength(1);
+    const [record] = loaded.records;
+    expect(record?.revision).toBe(0);
+    expect(record?.schemaVersion).toBe(1);
+    expect(record?.session.image_id).toBe(DEFAULT_IMAGE_ID);
+    expect(record?.session.image_address).toBe(DEFAULT_IMAGE_ADDRESS);
+    expect(record?.session.orphaned_at).toBeNull();
+
+    // Rewriting it (compare-and-set on revision 0) stores it as version 2, revision 1.
+    expect(await store.put(record!.session, 0)).toBe(1);
+    const onDisk = JSON.parse(await fs.readFile(sessionPath(dir, "old-1"), "utf8")) as Record<string, unknown>;
+    expect(onDisk).toMatchObject({ schema_version: 2, revision: 1, session: { image_id: DEFAULT_IMAGE_ID } });
+    await store.close();
+  });
+
+  it("session store - migration: a version-1 envelope loads onto the default image at revision 0", async () => {
+    await fs.mkdir(path.join(dir, "sessions"), { recursive: true });
+    await fs.writeFile(sessionPath(dir, "old-1"), JSON.stringify({ schema_version: 1, session: legacy }));
+    const store = await FileSessionStore.open({ dir, logger: recordingLogger().logger });
+    const loaded = await store.load();
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.records.map((r) => [r.revision, r.session.image_id])).toEqual([[0, DEFAULT_IMAGE_ID]]);
+    await store.close();
+  });
+});
+
+describe("session store - damage", () => {
+  it("session store - corrupt files are moved aside, logged and reported, and the other records load", async () => {
+    const { logger, entries } = recordingLogger();
+    const store = await FileSessionStore.open({ dir, logger });
+    await store.put(session("good"), null);
+    const notJson = sessionPath(dir, "bad-json");
+    const invalid = sessionPath(dir, "bad-field");
+    const future = sessionPath(dir, "future");
+    await fs.writeFile(notJson, '{"schema_version": 2, "revis');
+    await fs.writeFile(invalid, JSON.stringify({ schema_version: 2, revision: 1, session: { session_id: 3 } }));
+    await fs.writeFile(future, JSON.stringify({ schema_version: 3, revision: 1, session: session("future") }));
+
+    const loaded = await store.load();
+    expect(loaded.records.map((r) => r.session.session_id)).toEqual(["good"]);
+    expect(loaded.problems).toHaveLength(3);
+    for (const problem of loaded.problems) {
+      if (problem.kind !== "CorruptRecord") throw new Error(`unexpected problem ${problem.kind}`);
+      expect([notJson, invalid, future]).toContain(problem.file);
+      expect(problem.movedTo).toMatch(/\.json\.corrupt-[0-9TZ-]+$/);
+      await expect(fs.access(problem.file)).rejects.toThrow();
+      await fs.access(problem.movedTo!); // still on disk, under its new name
+      expect(problem.error.name).toBe("CorruptRecordError");
+      expect(entries.some((e) => e.level === "error" && e.msg.includes(problem.file))).toBe(true);
+    }
+    const future3 = loaded.problems.find((p) => p.file === future);
+    expect(future3?.error.message).toContain("unknown schema version 3");
+
+    // Moved aside once: the next load is clean.
+    expect((await store.load()).problems).toEqual([]);
+    await store.close();
+  });
+
+  it("session store - a leftover temp file from an interrupted write is removed on open", async () => {
+    const store = await FileSessionStore.open({ dir });
+    await store.put(session("s1"), null);
+    await store.close();
+    const temp = path.join(dir, "sessions", `.${fileKey("s1")}.4242.1.deadbeef.tmp`);
+    await fs.writeFile(temp, '{"schema_version": 2, "rev');
+
+    const reopened = await FileSessionStore.open({ dir, logger: recordingLogger().logger });
+    await expect(fs.access(temp)).rejects.toThrow();
+    const loaded = await reopened.load();
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.records.map((r) => r.session.session_id)).toEqual(["s1"]);
+    await reopened.close();
+  });
+});
+
+describe("session store - crash durability", () => {
+  it("session store - every put acknowledged before a SIGKILL is on disk intact after reopening", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", WRITER, dir, "1000"], {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    const acked: string[] = [];
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+
+    await new Promise<void>((resolve, reject) => {
+      let buffered = "";
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+        buffered += chunk;
+        const lines = buffered.split("\n");
+        buffered = lines.pop() ?? "";
+        for (const line of lines) {
+          const match = /^ack (.+)$/.exec(line);
+          if (match?.[1] !== undefined) acked.push(match[1]);
+        }
+        if (acked.length >= 300 && child.pid !== undefined) {
+          process.kill(child.pid, "SIGKILL");
+          resolve();
+        }
+      });
+      child.once("exit", (code, signal) => {
+        if (acked.length < 300) reject(new Error(`writer exited early (${code ?? signal}): ${stderr}`));
+      });
+    });
+    await exited;
+    expect(child.signalCode).toBe("SIGKILL");
+
+    const store = await FileSessionStore.open({ dir, logger: recordingLogger().logger });
+    const loaded = await store.load();
+    expect(loaded.problems).toEqual([]);
+    const byId = new Map(loaded.records.map((r) => [r.session.session_id, r]));
+    expect(byId.size).toBeGreaterThanOrEqual(acked.length);
+    for (const [n, id] of acked.entries()) {
+      expect(id).toBe(`crash-${n}`);
+      expect(byId.get(id)?.session).toEqual(writerSession(n));
+      expect(byId.get(id)?.revision).toBe(1);
+    }
+    await store.close();
+  }, 120_000);
+});
