@@ -5,7 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { Dealer } from "zeromq";
-import { startImageConnection, type ImageConnection } from "../src/actors/image-connection.js";
+import { startImageConnection, waitForStatus, type ImageConnection } from "../src/actors/image-connection.js";
 import { DEFAULT_POLICY } from "../src/machines/connection-policy.js";
 import { encodeImageRequest, imageRequest, type ConnectionStatus } from "../src/protocol/index.js";
 import { startImageSim } from "../test/helpers/image-sim.js";
@@ -14,18 +14,8 @@ import { fmt, percentile, printTable } from "./harness.js";
 
 const TRIALS = Number(process.env.STUI_BENCH_TRIALS ?? 20);
 
-function reach(conn: ImageConnection, status: ConnectionStatus, timeoutMs = 30_000): Promise<number> {
-  return new Promise((resolve, reject) => {
-    if (conn.status().status === status) return resolve(performance.now());
-    const timer = setTimeout(() => reject(new Error(`no ${status} within ${timeoutMs} ms`)), timeoutMs);
-    const sub = conn.actor.on("status", ({ data }) => {
-      if (data.status !== status) return;
-      clearTimeout(timer);
-      sub.unsubscribe();
-      resolve(performance.now());
-    });
-  });
-}
+const reach = (conn: ImageConnection, status: ConnectionStatus, timeoutMs = 30_000): Promise<number> =>
+  waitForStatus(conn.actor, status, timeoutMs);
 
 const summary = (name: string, sample: readonly number[], unit = "ms"): string[] => [
   name,

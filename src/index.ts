@@ -4,6 +4,7 @@ export {
   ImageRequestError,
   requestImage,
   startImageConnection,
+  waitForStatus,
   type ImageConnection,
   type RequestOptions,
 } from "./actors/image-connection.js";

@@ -4,7 +4,12 @@
  * in which one image fails.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { ImageRequestError, startImageConnection, type ImageConnection } from "../src/actors/image-connection.js";
+import {
+  ImageRequestError,
+  startImageConnection,
+  waitForStatus,
+  type ImageConnection,
+} from "../src/actors/image-connection.js";
 import type { ConnectionPolicy } from "../src/machines/connection-policy.js";
 import type { ConnectionStatus, ImageStatusChanged } from "../src/protocol/index.js";
 import { startImageSim } from "./helpers/image-sim.js";
@@ -38,22 +43,9 @@ function connect(imageId: string, address: string, policy: Partial<ConnectionPol
   return { conn, changes, statuses: () => changes.map((c) => c.status) };
 }
 
-/** Resolves once the connection reports `status`; generous bounds, the machine is shared. */
-function reach(conn: ImageConnection, status: ConnectionStatus, timeoutMs = 15_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (conn.status().status === status) return resolve();
-    const timer = setTimeout(() => {
-      sub.unsubscribe();
-      reject(new Error(`still ${conn.status().status} after ${timeoutMs} ms, waiting for ${status}`));
-    }, timeoutMs);
-    const sub = conn.actor.on("status", ({ data }) => {
-      if (data.status !== status) return;
-      clearTimeout(timer);
-      sub.unsubscribe();
-      resolve();
-    });
-  });
-}
+/** Generous bounds: the machine is shared. */
+const reach = (conn: ImageConnection, status: ConnectionStatus, timeoutMs = 15_000): Promise<number> =>
+  waitForStatus(conn.actor, status, timeoutMs);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

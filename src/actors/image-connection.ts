@@ -12,6 +12,7 @@ import {
 } from "../machines/image-connection.js";
 import {
   imageRequest,
+  type ConnectionStatus,
   type ErrorCode,
   type ImageCommand,
   type ImageConnectionStatus,
@@ -115,4 +116,29 @@ export function startImageConnection(
     request: (command, parameters, requestOptions) => requestImage(actor, command, parameters, requestOptions),
     stop: () => actor.stop(),
   };
+}
+
+/**
+ * Resolves with `performance.now()` once the connection reports `status` (at once if it already
+ * does); rejects after `timeoutMs`, naming the status it is still in.
+ */
+export function waitForStatus(
+  actor: ImageConnectionActor,
+  status: ConnectionStatus,
+  timeoutMs: number,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (actor.getSnapshot().context.image.status === status) return resolve(performance.now());
+    const timer = setTimeout(() => {
+      sub.unsubscribe();
+      const current = actor.getSnapshot().context.image.status;
+      reject(new Error(`still ${current} after ${timeoutMs} ms, waiting for ${status}`));
+    }, timeoutMs);
+    const sub = actor.on("status", ({ data }) => {
+      if (data.status !== status) return;
+      clearTimeout(timer);
+      sub.unsubscribe();
+      resolve(performance.now());
+    });
+  });
 }
