@@ -133,21 +133,3 @@ export function recentRestarts(restarts: readonly number[], now: number, policy:
 export function restartLimitReached(restarts: readonly number[], now: number, policy: ConnectionPolicy): boolean {
   return recentRestarts(restarts, now, policy).length >= policy.maxRestarts;
 }
-
-/** Checks a policy eagerly, naming the bad key. */
-export function validatePolicy(policy: ConnectionPolicy): string[] {
-  const problems: string[] = [];
-  for (const [key, value] of Object.entries(policy)) {
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-      problems.push(`${key}: expected a non-negative number, got ${String(value)}`);
-    }
-  }
-  if (policy.heartbeatIntervalMs >= policy.heartbeatTimeoutMs) {
-    problems.push("heartbeatTimeoutMs: must be larger than heartbeatIntervalMs");
-  }
-  if (policy.warnRttMs > policy.criticalRttMs) problems.push("criticalRttMs: must not be below warnRttMs");
-  if (policy.backoffBaseMs > policy.backoffCapMs) problems.push("backoffCapMs: must not be below backoffBaseMs");
-  if (policy.maxInFlight < 1) problems.push("maxInFlight: must be at least 1");
-  if (policy.criticalMisses < 1) problems.push("criticalMisses: must be at least 1");
-  return problems;
-}

@@ -94,7 +94,7 @@ export const ZERO_STATS: LinkStats = {
   faults: 0,
 };
 
-const failure = (code: ErrorCode, message: string, errorType: string | null = null): RequestOutcome => ({
+export const failed = (code: ErrorCode, message: string, errorType: string | null = null): RequestOutcome => ({
   ok: false,
   code,
   message,
@@ -114,10 +114,10 @@ function codeOfImageError(errorType: string): ErrorCode {
 }
 
 function outcomeOf(command: ImageCommand, reply: ImageReply, imageId: string): RequestOutcome {
-  if (reply.status === "error") return failure(codeOfImageError(reply.error_type), reply.error, reply.error_type);
+  if (reply.status === "error") return failed(codeOfImageError(reply.error_type), reply.error, reply.error_type);
   const result = decodeImageResult(command, reply.result);
   if (result.ok) return { ok: true, command, result: result.value };
-  return failure("ImageError", `image ${imageId} sent a malformed ${command} result: ${result.error.message}`);
+  return failed("ImageError", `image ${imageId} sent a malformed ${command} result: ${result.error.message}`);
 }
 
 export interface Settlement {
@@ -170,5 +170,3 @@ export function expire(context: ImageConnectionContext, id: string): ImageConnec
 export function healthAfterPing(context: ImageConnectionContext, rttMs: number | null): ConnectionHealth {
   return rttMs === null ? healthFromMisses(context.misses + 1, context.policy) : healthFromRtt(rttMs, context.policy);
 }
-
-export const failed = failure;

@@ -3,7 +3,7 @@
  * `Decoded<T>`: the value, or a `DecodeError` naming the path. None of them throws.
  */
 import type { z } from "zod";
-import { DecodeError, fail, type Decoded } from "./errors.js";
+import { fail, type Decoded } from "./errors.js";
 import { StuiEvent } from "./events.js";
 import { ImageReply, ImageRequest, imageCommands, type ImageCommand, type ImageResult } from "./image.js";
 import { checkStructure, DEFAULT_LIMITS, parseJson, type DecodeLimits, type WireInput } from "./json.js";
@@ -87,9 +87,6 @@ export const decodeSessionRecordValue = (
 ): Decoded<SessionStateData> => decodeValue(value, limits, decodeSessionValue);
 
 function decodeSessionValue(value: unknown): Decoded<SessionStateData> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return fail(new DecodeError("Invalid", "SessionStateData", "expected an object"));
-  }
   return validate(SessionStateData, value, "SessionStateData");
 }
 

@@ -18,6 +18,7 @@ import {
   type ImageSessionInfo,
   type ImageSuccess,
 } from "../protocol/index.js";
+import { parseJson } from "../protocol/json.js";
 import { evaluate } from "./evaluator.js";
 import { noFaults, type Faults } from "./faults.js";
 
@@ -232,14 +233,12 @@ export class ImageSim {
 /** The id of a request that failed to decode, when it can still be read, so the client can match the error. */
 function readId(frame: Buffer | undefined): string | null {
   if (frame === undefined) return null;
-  try {
-    const value: unknown = JSON.parse(frame.toString("utf8"));
-    if (typeof value !== "object" || value === null || !("id" in value)) return null;
-    const { id } = value;
-    return typeof id === "string" && id.length >= 1 && id.length <= 256 ? id : null;
-  } catch {
-    return null;
-  }
+  const parsed = parseJson(frame);
+  if (!parsed.ok) return null;
+  const value = parsed.value;
+  if (typeof value !== "object" || value === null || !("id" in value)) return null;
+  const { id } = value;
+  return typeof id === "string" && id.length >= 1 && id.length <= 256 ? id : null;
 }
 
 /**
