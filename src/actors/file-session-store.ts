@@ -26,6 +26,8 @@ import {
   type Decoded,
   type SessionStateData,
 } from "../protocol/index.js";
+import { KeyedQueue } from "./keyed-queue.js";
+import { stderrLogger } from "../logger.js";
 import {
   CorruptRecordError,
   decodeContextRecord,
@@ -34,7 +36,6 @@ import {
   encodeStoredSession,
   InvalidRecordError,
   RevisionConflictError,
-  stderrLogger,
   StoreClosedError,
   StoreIoError,
   UNREVISIONED,
@@ -64,7 +65,7 @@ export function fileKey(id: string): string {
 export class FileSessionStore implements SessionStore {
   private readonly sessionsDir: string;
   private readonly contextsDir: string;
-  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
   private tempCounter = 0;
   private closed = false;
 
@@ -143,7 +144,7 @@ export class FileSessionStore implements SessionStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.queues.values()]);
+    await this.queue.idle();
   }
 
   // Internals --------------------------------------------------------------------------------
@@ -159,14 +160,7 @@ export class FileSessionStore implements SessionStore {
   /** Runs `task` after every earlier task on the same file, so a compare-and-set is not interleaved. */
   private serialized<T>(file: string, task: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StoreClosedError());
-    const previous = this.queues.get(file) ?? Promise.resolve();
-    const result = previous.then(task, task);
-    const settled = result.catch(() => undefined);
-    this.queues.set(file, settled);
-    void settled.then(() => {
-      if (this.queues.get(file) === settled) this.queues.delete(file);
-    });
-    return result;
+    return this.queue.run(file, task);
   }
 
   /** The stored revision; a record that no longer decodes is moved aside and counts as absent. */

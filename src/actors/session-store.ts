@@ -10,6 +10,7 @@ import { DecodeError, fail, ok, type Decoded } from "../protocol/errors.js";
 import { ImageId } from "../protocol/primitives.js";
 import { parseJson } from "../protocol/json.js";
 import { validate } from "../protocol/validate.js";
+import type { Logger } from "../logger.js";
 
 /** The envelope version this code writes. */
 export const CURRENT_SCHEMA_VERSION = 2;
@@ -61,24 +62,8 @@ export interface SessionStore {
   close(): Promise<void>;
 }
 
-/** The logger shape the store reports to (pino's, so one can be passed as is). */
-export interface StoreLogger {
-  error(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-}
-
-/** Default logger: one JSON line per entry on stderr, errors reduced to name and message. */
-export const stderrLogger: StoreLogger = {
-  error: (obj, msg) => writeLine("error", obj, msg),
-  warn: (obj, msg) => writeLine("warn", obj, msg),
-};
-
-function writeLine(level: string, obj: object, msg: string): void {
-  const line = JSON.stringify({ level, time: new Date().toISOString(), msg, ...obj }, (_key, value: unknown) =>
-    value instanceof Error ? { name: value.name, message: value.message } : value,
-  );
-  process.stderr.write(`${line}\n`);
-}
+/** What the store reports to: corrupt records (error) and tightened modes (warn). */
+export type StoreLogger = Pick<Logger, "error" | "warn">;
 
 // Errors -------------------------------------------------------------------------------------
 

@@ -18,6 +18,16 @@ export interface Registry {
 
 export const emptyRegistry: Registry = { sessions: new Map(), contexts: new Map() };
 
+/** A registry of loaded records, built in one pass (a store may hold 100 000 sessions). */
+export function registryFrom(
+  sessions: Iterable<SessionStateData>,
+  contexts: ReadonlyMap<string, string> = new Map(),
+): Registry {
+  const byId = new Map<string, SessionStateData>();
+  for (const s of sessions) byId.set(s.session_id, s);
+  return { sessions: byId, contexts: new Map(contexts) };
+}
+
 export const isOrphaned = (s: SessionStateData): boolean => s.orphaned_at !== null;
 export const isActive = (s: SessionStateData): boolean => s.is_active && !isOrphaned(s);
 
@@ -26,8 +36,14 @@ export function putSession(registry: Registry, session: SessionStateData): Regis
 }
 
 export function removeSessions(registry: Registry, ids: Iterable<string>): Registry {
+  return applyChanges(registry, [], ids);
+}
+
+/** Puts and removes in one copy of the session map. */
+export function applyChanges(registry: Registry, put: Iterable<SessionStateData>, remove: Iterable<string>): Registry {
   const sessions = new Map(registry.sessions);
-  for (const id of ids) sessions.delete(id);
+  for (const s of put) sessions.set(s.session_id, s);
+  for (const id of remove) sessions.delete(id);
   return { ...registry, sessions };
 }
 
@@ -89,8 +105,21 @@ export function selectCleanup(registry: Registry, criteria: CleanupCriteria, now
     .map((s) => s.session_id);
 }
 
-export function setContext(registry: Registry, clientId: string, imageId: string): Registry {
-  return { ...registry, contexts: new Map(registry.contexts).set(clientId, imageId) };
+/** The ids of sessions orphaned for longer than `maxAgeMs` at time `now` (ms): the automatic cleanup. */
+export function expiredOrphans(registry: Registry, now: number, maxAgeMs: number): string[] {
+  const expired: string[] = [];
+  for (const s of registry.sessions.values()) {
+    if (s.orphaned_at !== null && now - Date.parse(s.orphaned_at) > maxAgeMs) expired.push(s.session_id);
+  }
+  return expired;
+}
+
+/** Sets a client's current image context; `null` clears it. */
+export function setContext(registry: Registry, clientId: string, imageId: string | null): Registry {
+  const contexts = new Map(registry.contexts);
+  if (imageId === null) contexts.delete(clientId);
+  else contexts.set(clientId, imageId);
+  return { ...registry, contexts };
 }
 
 /** Forgets the contexts that point at a removed image. */

@@ -1,0 +1,181 @@
+/**
+ * Running the session manager: loads the store, starts the supervisor machine with the real image
+ * connections, runs the work its timers ask for, and serves every client request through one
+ * typed entry point, `handle(request)`.
+ */
+import { createActor, type ActorOptions } from "xstate";
+import { liveImageConnectionMachine, ImageRequestError } from "./image-connection.js";
+import { KeyedQueue } from "./keyed-queue.js";
+import { orphanSessions, restoreSessions, RequestError, stateOf, sweepOrphans } from "./session-ops.js";
+import { handlers, type HandlerContext } from "./session-requests.js";
+import {
+  InvalidRecordError,
+  RevisionConflictError,
+  StoreClosedError,
+  type SessionStore,
+  type StoreProblem,
+} from "./session-store.js";
+import { stderrLogger, type Logger } from "../logger.js";
+import {
+  sessionManagerMachine,
+  type ImageConfig,
+  type ManagerPolicy,
+  type ManagerWork,
+  type SessionManagerActor,
+} from "../machines/session-manager.js";
+import {
+  errorResponse,
+  type ErrorResponse,
+  type NatsLinkStatus,
+  type RequestOf,
+  type RequestType,
+  type ResponseTo,
+} from "../protocol/index.js";
+
+/** The machine with real ZeroMQ image connections. */
+export const liveSessionManagerMachine = sessionManagerMachine.provide({
+  actors: { connection: liveImageConnectionMachine },
+});
+
+export interface SessionManagerOptions {
+  readonly store: SessionStore;
+  /** The configured images, connected at start. */
+  readonly images: readonly ImageConfig[];
+  readonly policy?: Partial<ManagerPolicy>;
+  /** @default JSON lines on stderr */
+  readonly logger?: Logger;
+  /** Reports the NATS link in `GetConnectionHealthSummary`. @default () => null (no NATS) */
+  readonly natsStatus?: () => NatsLinkStatus | null;
+  /** Wall-clock milliseconds. @default Date.now */
+  readonly now?: () => number;
+  /** Passed to the actor: a simulated clock, or the inspector's observer. */
+  readonly actorOptions?: Pick<ActorOptions<typeof liveSessionManagerMachine>, "clock" | "inspect">;
+}
+
+export class SessionManager {
+  private readonly ctx: HandlerContext;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private stopping = false;
+
+  private constructor(
+    readonly actor: SessionManagerActor,
+    private readonly store: SessionStore,
+    logger: Logger,
+    now: () => number,
+    natsStatus: () => NatsLinkStatus | null,
+    /** Files the store could not load (already logged and moved aside). */
+    readonly problems: readonly StoreProblem[],
+  ) {
+    this.ctx = { actor, store, queue: new KeyedQueue(), logger, now, natsStatus };
+  }
+
+  /**
+   * Loads every stored session and context, connects the configured images, and orphans the
+   * stored sessions of images that are no longer configured (durably, before resolving).
+   */
+  static async start(options: SessionManagerOptions): Promise<SessionManager> {
+    const logger = options.logger ?? stderrLogger;
+    const now = options.now ?? Date.now;
+    const loaded = await options.store.load();
+    const actor = createActor(liveSessionManagerMachine, {
+      ...options.actorOptions,
+      input: {
+        images: options.images,
+        sessions: loaded.records,
+        contexts: loaded.contexts,
+        policy: options.policy ?? {},
+        now,
+      },
+    });
+    const manager = new SessionManager(
+      actor,
+      options.store,
+      logger,
+      now,
+      options.natsStatus ?? (() => null),
+      loaded.problems,
+    );
+    actor.on("work", ({ work }) => manager.run(work));
+    actor.subscribe({ error: (error) => logger.error({ err: error }, "session manager stopped on an error") });
+    actor.start();
+    const configured = new Set(options.images.map((i) => i.id));
+    const unknown = new Set(loaded.records.map((r) => r.session.image_id).filter((id) => !configured.has(id)));
+    for (const imageId of unknown) {
+      await manager.track(orphanSessions(manager.ctx, imageId, `image ${imageId} is not configured`));
+    }
+    logger.info(
+      { images: configured.size, sessions: loaded.records.length, contexts: loaded.contexts.size },
+      "session manager started",
+    );
+    return manager;
+  }
+
+  /** Serves one request. Never rejects: every failure is the protocol's `Error` response. */
+  async handle<K extends RequestType>(request: RequestOf<K>): Promise<ResponseTo<K>> {
+    if (this.stopping) return errorResponse("Internal", "the session manager is stopping");
+    const handler = handlers[request.type] as (ctx: HandlerContext, request: RequestOf<K>) => Promise<ResponseTo<K>>;
+    try {
+      return await this.track(handler(this.ctx, request));
+    } catch (error) {
+      return this.failure(request.type, error);
+    }
+  }
+
+  /** Resolves once the requests and work started so far have finished. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Stops taking requests, finishes those in flight, closes every image connection and the store. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.idle();
+    this.actor.stop();
+    await this.store.close();
+  }
+
+  get sessionCount(): number {
+    return stateOf(this.ctx).registry.sessions.size;
+  }
+
+  private run(work: ManagerWork): void {
+    if (this.stopping) return;
+    const task: Promise<unknown> = (() => {
+      switch (work.kind) {
+        case "restore":
+          return restoreSessions(this.ctx, work.imageId);
+        case "orphan":
+          return orphanSessions(this.ctx, work.imageId, work.reason);
+        case "sweep":
+          return sweepOrphans(this.ctx);
+      }
+    })();
+    this.track(task).catch((error: unknown) => this.ctx.logger.error({ err: error, work }, "session work failed"));
+  }
+
+  private track<T>(task: Promise<T>): Promise<T> {
+    this.inFlight.add(task);
+    void task.finally(() => this.inFlight.delete(task)).catch(() => undefined);
+    return task;
+  }
+
+  private failure(type: RequestType, error: unknown): ErrorResponse {
+    if (error instanceof RequestError) return errorResponse(error.code, error.message, error.details);
+    if (error instanceof ImageRequestError) {
+      return errorResponse(
+        error.code,
+        error.message,
+        error.errorType === null ? null : { error_type: error.errorType },
+      );
+    }
+    if (error instanceof RevisionConflictError) {
+      return errorResponse("Conflict", `changed concurrently: ${error.message}; retry`);
+    }
+    if (error instanceof InvalidRecordError) return errorResponse("InvalidRequest", error.message);
+    if (error instanceof StoreClosedError) return errorResponse("Internal", "the session manager is stopping");
+    this.ctx.logger.error({ err: error, request: type }, "request failed");
+    const message = error instanceof Error ? error.message : String(error);
+    return errorResponse("Internal", `${type} failed: ${message}`);
+  }
+}

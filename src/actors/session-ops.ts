@@ -1,0 +1,209 @@
+/**
+ * The session manager's durable operations: each writes the store first and only then commits the
+ * change to the machine (which announces it), so the machine's registry is always what the store
+ * holds. Writes to one session, client or image are serialized by key; different keys run
+ * concurrently. Every write names the revision it replaces (compare-and-set).
+ */
+import { ImageRequestError, requestImage } from "./image-connection.js";
+import type { KeyedQueue } from "./keyed-queue.js";
+import { UNREVISIONED, type SessionStore } from "./session-store.js";
+import type { Logger } from "../logger.js";
+import {
+  imageStatusOf,
+  type Commit,
+  type RevisedSession,
+  type SessionManagerActor,
+  type SessionManagerContext,
+  type SessionNotice,
+} from "../machines/session-manager.js";
+import { expiredOrphans, isOrphaned, sessionsOf } from "../machines/session-registry.js";
+import type { ErrorCode, ImageConnectionStatus, SessionStateData } from "../protocol/index.js";
+
+/** What every operation works with. */
+export interface ManagerCore {
+  readonly actor: SessionManagerActor;
+  readonly store: SessionStore;
+  readonly queue: KeyedQueue;
+  readonly logger: Logger;
+  /** Wall-clock milliseconds. */
+  readonly now: () => number;
+}
+
+/** A request that cannot be served: becomes the protocol's `Error` response. */
+export class RequestError extends Error {
+  override readonly name = "RequestError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> | null = null,
+  ) {
+    super(message);
+  }
+}
+
+export const sessionKey = (id: string): string => `session:${id}`;
+export const clientKey = (id: string): string => `client:${id}`;
+export const imageKey = (id: string): string => `image:${id}`;
+
+export const stateOf = (core: ManagerCore): SessionManagerContext => core.actor.getSnapshot().context;
+export const isoNow = (core: ManagerCore): string => new Date(core.now()).toISOString();
+
+/** The image's status as clients see it, with the session figures filled in; `null` if unknown. */
+export function imageStatus(core: ManagerCore, imageId: string): ImageConnectionStatus | null {
+  const state = stateOf(core);
+  const entry = state.images.get(imageId);
+  if (entry === undefined) return null;
+  const sessions = sessionsOf(state.registry, imageId);
+  let lastActivity: string | null = null;
+  for (const s of sessions) if (lastActivity === null || s.last_activity > lastActivity) lastActivity = s.last_activity;
+  return { ...imageStatusOf(entry), session_count: sessions.length, last_activity: lastActivity };
+}
+
+export function requireSession(core: ManagerCore, sessionId: string): SessionStateData {
+  const session = stateOf(core).registry.sessions.get(sessionId);
+  if (session === undefined) throw new RequestError("SessionNotFound", `no session ${sessionId}`);
+  return session;
+}
+
+export function notice(
+  kind: "created" | "closed" | "orphaned" | "cleaned",
+  session: SessionStateData,
+  reason: string | null,
+  at: string,
+): SessionNotice {
+  return {
+    kind,
+    data: { image_id: session.image_id, session_id: session.session_id, client_id: session.client_id, reason, at },
+  };
+}
+
+export function commit(core: ManagerCore, change: Commit): void {
+  core.actor.send({ type: "COMMIT", commit: change });
+}
+
+/** Writes `session` over the revision the manager holds for it (none: it must be new). */
+export async function writeSession(core: ManagerCore, session: SessionStateData): Promise<RevisedSession> {
+  const expected = stateOf(core).revisions.get(session.session_id) ?? UNREVISIONED;
+  const revision = await core.store.put(session, expected);
+  return { session, revision };
+}
+
+export async function deleteSession(core: ManagerCore, sessionId: string): Promise<void> {
+  const expected = stateOf(core).revisions.get(sessionId) ?? UNREVISIONED;
+  await core.store.delete(sessionId, expected);
+}
+
+/** Tells the image a session is closed. Best effort: the image times out sessions of its own. */
+export async function closeOnImage(core: ManagerCore, session: SessionStateData): Promise<void> {
+  const entry = stateOf(core).images.get(session.image_id);
+  if (entry === undefined || entry.crash !== null || isOrphaned(session)) return;
+  if (entry.ref.getSnapshot().context.image.status !== "Connected") return;
+  try {
+    await requestImage(entry.ref, "close_session", { session_id: session.session_id });
+  } catch (error) {
+    if (error instanceof ImageRequestError && error.code === "SessionNotFound") return;
+    core.logger.warn(
+      { err: error, image_id: session.image_id, session_id: session.session_id },
+      "the image did not confirm closing a session",
+    );
+  }
+}
+
+/**
+ * Orphans the image's sessions: durable, one record at a time,
+ * each announced once written. Returns how many were orphaned.
+ */
+export function orphanSessions(core: ManagerCore, imageId: string, reason: string): Promise<number> {
+  return core.queue.run(imageKey(imageId), async () => {
+    let count = 0;
+    for (const s of sessionsOf(stateOf(core).registry, imageId)) {
+      if (isOrphaned(s)) continue;
+      if (await orphanOne(core, s.session_id, reason)) count += 1;
+    }
+    return count;
+  });
+}
+
+/**
+ * Restores the image's open sessions on it after it (re)connects. The rule: a session the image
+ * still knows is kept (and no longer orphaned if it was); a session it answers `SessionNotFound`
+ * for is orphaned, not re-created, because a re-created session would get a new id and none of the
+ * state the client had in it. Any other failure stops the pass: the next connect tries again.
+ */
+export function restoreSessions(core: ManagerCore, imageId: string): Promise<void> {
+  return core.queue.run(imageKey(imageId), async () => {
+    const lost = new Set<string>();
+    for (const s of sessionsOf(stateOf(core).registry, imageId)) {
+      if (!s.is_active) continue;
+      const entry = stateOf(core).images.get(imageId);
+      if (entry === undefined || entry.crash !== null) return;
+      try {
+        const info = await requestImage(entry.ref, "restore_session", { session_id: s.session_id });
+        if (isOrphaned(s)) await adopt(core, s.session_id, info.is_active);
+      } catch (error) {
+        if (error instanceof ImageRequestError && error.code === "SessionNotFound") {
+          lost.add(s.session_id);
+          continue;
+        }
+        core.logger.warn({ err: error, image_id: imageId }, "restoring sessions stopped; the next connect retries");
+        break;
+      }
+    }
+    // Orphaned here, not through `orphanSessions`: this pass already holds the image's key.
+    const reason = `image ${imageId} no longer knows the session (restarted?)`;
+    for (const id of lost) await orphanOne(core, id, reason);
+  });
+}
+
+/** A session orphaned earlier that the image still knows becomes a live session again. */
+function adopt(core: ManagerCore, sessionId: string, isActive: boolean): Promise<void> {
+  return core.queue.run(sessionKey(sessionId), async () => {
+    const current = stateOf(core).registry.sessions.get(sessionId);
+    if (current === undefined || !isOrphaned(current)) return;
+    const put = await writeSession(core, {
+      ...current,
+      orphaned_at: null,
+      is_active: isActive,
+      last_activity: isoNow(core),
+    });
+    commit(core, { put: [put] });
+  });
+}
+
+/** Orphans one session durably and announces it; `false` when it was gone or orphaned already. */
+function orphanOne(core: ManagerCore, sessionId: string, reason: string): Promise<boolean> {
+  return core.queue.run(sessionKey(sessionId), async () => {
+    const current = stateOf(core).registry.sessions.get(sessionId);
+    if (current === undefined || isOrphaned(current)) return false;
+    const at = isoNow(core);
+    const put = await writeSession(core, { ...current, orphaned_at: at });
+    commit(core, { put: [put], notices: [notice("orphaned", current, reason, at)] });
+    return true;
+  });
+}
+
+/** Removes the given sessions durably, each announced as cleaned; returns the ids removed. */
+export async function removeSessions(core: ManagerCore, ids: readonly string[], reason: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const id of ids) {
+    const done = await core.queue.run(sessionKey(id), async () => {
+      const current = stateOf(core).registry.sessions.get(id);
+      if (current === undefined) return false;
+      await closeOnImage(core, current);
+      await deleteSession(core, id);
+      commit(core, { remove: [id], notices: [notice("cleaned", current, reason, isoNow(core))] });
+      return true;
+    });
+    if (done) removed.push(id);
+  }
+  return removed;
+}
+
+/** The automatic cleanup: sessions orphaned for longer than the policy's `orphanMaxAgeMs`. */
+export async function sweepOrphans(core: ManagerCore): Promise<number> {
+  const { policy, registry } = stateOf(core);
+  if (policy.orphanMaxAgeMs === null) return 0;
+  const expired = expiredOrphans(registry, core.now(), policy.orphanMaxAgeMs);
+  const reason = `orphaned for longer than ${policy.orphanMaxAgeMs} ms`;
+  return (await removeSessions(core, expired, reason)).length;
+}

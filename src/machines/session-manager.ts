@@ -1,0 +1,323 @@
+/**
+ * The session manager: the supervisor of every image connection and the owner of the session
+ * registry (sessions per image, each client's current image context).
+ *
+ * - One image connection actor per image, spawned with system id = image id, added and removed at
+ *   run time. A child that crashes (`xstate.error.actor.<id>`) marks its image Failed with the
+ *   error as the reason; the manager itself never stops for a child.
+ * - Each child's status and health changes are forwarded (by a small `watch` actor per child, as
+ *   a child's `emit`s reach only its own listeners) and re-emitted as the manager's own.
+ * - Timers: an image Failed for longer than `failedGraceMs` and the periodic orphan sweep. Their
+ *   I/O (store writes, image requests) is not done here: the manager emits `work`, and the actor
+ *   that runs it (src/actors/session-manager.ts) answers with a `COMMIT` once the store has it.
+ *
+ * The registry changes only on `COMMIT`, which is sent after the change is durable, so the
+ * machine's registry is always what the store holds.
+ */
+import {
+  assign,
+  enqueueActions,
+  fromCallback,
+  setup,
+  type ActorRefFrom,
+  type ErrorActorEvent,
+  type EventObject,
+} from "xstate";
+import type {
+  ContextSwitched,
+  ImageConnectionStatus,
+  ImageHealthChanged,
+  ImageStatusChanged,
+  SessionLifecycle,
+  SessionStateData,
+} from "../protocol/index.js";
+import type { ConnectionPolicy } from "./connection-policy.js";
+import { imageConnectionMachine, type ImageConnectionActor } from "./image-connection.js";
+import { applyChanges, registryFrom, setContext, type Registry } from "./session-registry.js";
+
+export interface ImageConfig {
+  /** Also the child's system id and the subject token of its events. */
+  readonly id: string;
+  /** ZeroMQ endpoint of the image's REP socket, e.g. `tcp://127.0.0.1:5555`. */
+  readonly address: string;
+  /** Display name. @default null */
+  readonly name?: string | null;
+}
+
+export interface ManagerPolicy {
+  /** How long an image may stay Failed before its sessions are orphaned. @default 300000 (5 min) */
+  readonly failedGraceMs: number;
+  /** Orphaned sessions are removed once orphaned this long; `null`: never. @default 86400000 (24 h) */
+  readonly orphanMaxAgeMs: number | null;
+  /** How often orphaned sessions are checked against `orphanMaxAgeMs`. @default 60000 */
+  readonly sweepIntervalMs: number;
+  /** For every image connection. @default DEFAULT_POLICY */
+  readonly connection: Partial<ConnectionPolicy>;
+}
+
+export const DEFAULT_MANAGER_POLICY: ManagerPolicy = {
+  failedGraceMs: 300_000,
+  orphanMaxAgeMs: 86_400_000,
+  sweepIntervalMs: 60_000,
+  connection: {},
+};
+
+/** A stored session with the revision its next write must name. */
+export interface RevisedSession {
+  readonly session: SessionStateData;
+  readonly revision: number;
+}
+
+export interface SessionManagerInput {
+  readonly images: readonly ImageConfig[];
+  readonly sessions?: Iterable<RevisedSession>;
+  /** client id → image id */
+  readonly contexts?: ReadonlyMap<string, string>;
+  readonly policy?: Partial<ManagerPolicy>;
+  /** Wall-clock milliseconds. @default Date.now */
+  readonly now?: () => number;
+}
+
+interface ImageEntry {
+  readonly config: ImageConfig;
+  readonly ref: ImageConnectionActor;
+  /** Why the connection actor crashed; `null` while it runs. */
+  readonly crash: string | null;
+}
+
+export interface SessionManagerContext {
+  readonly images: ReadonlyMap<string, ImageEntry>;
+  readonly registry: Registry;
+  readonly revisions: ReadonlyMap<string, number>;
+  readonly policy: ManagerPolicy;
+  /** In an object: `assign` would call a top-level function as a property assigner. */
+  readonly env: { readonly now: () => number };
+}
+
+export type SessionNotice =
+  | { readonly kind: "created" | "closed" | "orphaned" | "cleaned"; readonly data: SessionLifecycle }
+  | { readonly kind: "context"; readonly data: ContextSwitched };
+
+/** A durable change: what the store now holds, and what to announce. */
+export interface Commit {
+  readonly put?: readonly RevisedSession[];
+  readonly remove?: readonly string[];
+  readonly context?: { readonly clientId: string; readonly imageId: string | null };
+  readonly notices?: readonly SessionNotice[];
+}
+
+/** Work the manager's timers and status changes ask for; it involves I/O, so it runs outside. */
+export type ManagerWork =
+  /** The image is Connected (again): restore its stored sessions on it. */
+  | { readonly kind: "restore"; readonly imageId: string }
+  /** Orphan the image's sessions. */
+  | { readonly kind: "orphan"; readonly imageId: string; readonly reason: string }
+  /** Remove sessions orphaned for longer than `orphanMaxAgeMs`. */
+  | { readonly kind: "sweep" };
+
+export type SessionManagerEvent =
+  | { readonly type: "IMAGE.ADD"; readonly config: ImageConfig }
+  | { readonly type: "IMAGE.REMOVE"; readonly imageId: string }
+  /** Respawns a crashed connection, or has a Failed one start over. */
+  | { readonly type: "IMAGE.RETRY"; readonly imageId: string }
+  | { readonly type: "IMAGE.STATUS"; readonly data: ImageStatusChanged }
+  | { readonly type: "IMAGE.HEALTH"; readonly data: ImageHealthChanged }
+  | { readonly type: "IMAGE.GRACE_EXPIRED"; readonly imageId: string }
+  | { readonly type: "SWEEP" }
+  | { readonly type: "COMMIT"; readonly commit: Commit }
+  | ErrorActorEvent;
+
+export type SessionManagerEmitted =
+  | { readonly type: "status"; readonly data: ImageStatusChanged }
+  | { readonly type: "health"; readonly data: ImageHealthChanged }
+  | { readonly type: "session"; readonly notice: SessionNotice }
+  | { readonly type: "work"; readonly work: ManagerWork };
+
+type WatchEvent = Extract<SessionManagerEvent, { type: "IMAGE.STATUS" | "IMAGE.HEALTH" }>;
+
+/** Forwards one child's status and health changes to the manager. */
+const watch = fromCallback<EventObject, { readonly ref: ImageConnectionActor }, WatchEvent>(({ input, sendBack }) => {
+  const status = input.ref.on("status", ({ data }) => sendBack({ type: "IMAGE.STATUS", data }));
+  const health = input.ref.on("health", ({ data }) => sendBack({ type: "IMAGE.HEALTH", data }));
+  return () => {
+    status.unsubscribe();
+    health.unsubscribe();
+  };
+});
+
+const graceTimer = (imageId: string): string => `grace:${imageId}`;
+const watcherId = (imageId: string): string => `watch:${imageId}`;
+
+/** The status of an image as clients see it (a crashed connection reads as Failed). */
+export function imageStatusOf(entry: ImageEntry): ImageConnectionStatus {
+  const image = entry.ref.getSnapshot().context.image;
+  return entry.crash === null ? image : { ...image, status: "Failed", connection_health: "Unknown", rtt_ms: null };
+}
+
+export const sessionManagerMachine = setup({
+  types: {
+    context: {} as SessionManagerContext,
+    events: {} as SessionManagerEvent,
+    input: {} as SessionManagerInput,
+    emitted: {} as SessionManagerEmitted,
+  },
+  actors: { connection: imageConnectionMachine, watch },
+  delays: {
+    sweepInterval: ({ context }) => context.policy.sweepIntervalMs,
+  },
+  actions: {
+    addImage: assign(({ context, event, spawn }) => {
+      if (event.type !== "IMAGE.ADD" || context.images.has(event.config.id)) return {};
+      const { config } = event;
+      const ref = spawn("connection", {
+        id: config.id,
+        systemId: config.id,
+        input: {
+          imageId: config.id,
+          address: config.address,
+          name: config.name ?? null,
+          policy: context.policy.connection,
+          now: context.env.now,
+        },
+      });
+      spawn("watch", { id: watcherId(config.id), input: { ref } });
+      return { images: new Map(context.images).set(config.id, { config, ref, crash: null }) };
+    }),
+    removeImage: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "IMAGE.REMOVE") return;
+      const entry = context.images.get(event.imageId);
+      if (entry === undefined) return;
+      enqueue.cancel(graceTimer(event.imageId));
+      enqueue.stopChild(watcherId(event.imageId));
+      enqueue.stopChild(entry.ref);
+      const images = new Map(context.images);
+      images.delete(event.imageId);
+      enqueue.assign({ images });
+      const previous = imageStatusOf(entry).status;
+      if (previous !== "Disconnected") {
+        enqueue.emit({
+          type: "status",
+          data: {
+            image_id: event.imageId,
+            status: "Disconnected",
+            previous_status: previous,
+            reason: "image removed",
+            at: new Date(context.env.now()).toISOString(),
+          },
+        });
+      }
+    }),
+    retryImage: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "IMAGE.RETRY") return;
+      const entry = context.images.get(event.imageId);
+      if (entry === undefined) return;
+      if (entry.crash === null) {
+        enqueue.sendTo(entry.ref, { type: "RETRY" });
+        return;
+      }
+      // A crashed child is gone for good: remove it and spawn a fresh one under the same id.
+      enqueue.raise({ type: "IMAGE.REMOVE", imageId: event.imageId });
+      enqueue.raise({ type: "IMAGE.ADD", config: entry.config });
+    }),
+    childCrashed: enqueueActions(({ context, event, enqueue }) => {
+      if (!event.type.startsWith("xstate.error.actor.")) return;
+      const { actorId, error } = event as ErrorActorEvent;
+      const entry = actorId === undefined ? undefined : context.images.get(actorId);
+      if (entry === undefined || entry.crash !== null) return;
+      const reason = `connection actor crashed: ${error instanceof Error ? error.message : String(error)}`;
+      const previous = entry.ref.getSnapshot().context.image.status;
+      enqueue.assign({ images: new Map(context.images).set(entry.config.id, { ...entry, crash: reason }) });
+      enqueue.stopChild(watcherId(entry.config.id));
+      const data: ImageStatusChanged = {
+        image_id: entry.config.id,
+        status: "Failed",
+        previous_status: previous,
+        reason,
+        at: new Date(context.env.now()).toISOString(),
+      };
+      enqueue.raise({ type: "IMAGE.STATUS", data });
+    }),
+    forwardStatus: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "IMAGE.STATUS") return;
+      const { data } = event;
+      if (!context.images.has(data.image_id)) return;
+      enqueue.emit({ type: "status", data });
+      if (data.status === "Failed") {
+        enqueue.raise(
+          { type: "IMAGE.GRACE_EXPIRED", imageId: data.image_id },
+          { id: graceTimer(data.image_id), delay: context.policy.failedGraceMs },
+        );
+      } else {
+        enqueue.cancel(graceTimer(data.image_id));
+      }
+      if (data.status === "Connected")
+        enqueue.emit({ type: "work", work: { kind: "restore", imageId: data.image_id } });
+    }),
+    forwardHealth: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "IMAGE.HEALTH" || !context.images.has(event.data.image_id)) return;
+      enqueue.emit({ type: "health", data: event.data });
+    }),
+    orphanFailed: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "IMAGE.GRACE_EXPIRED" || !context.images.has(event.imageId)) return;
+      const reason = `image failed for longer than ${context.policy.failedGraceMs} ms`;
+      enqueue.emit({ type: "work", work: { kind: "orphan", imageId: event.imageId, reason } });
+    }),
+    sweep: enqueueActions(({ context, enqueue }) => {
+      if (context.policy.orphanMaxAgeMs !== null) enqueue.emit({ type: "work", work: { kind: "sweep" } });
+    }),
+    commit: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "COMMIT") return;
+      const { put = [], remove = [], context: clientContext, notices = [] } = event.commit;
+      let registry = applyChanges(
+        context.registry,
+        put.map((p) => p.session),
+        remove,
+      );
+      if (clientContext !== undefined) registry = setContext(registry, clientContext.clientId, clientContext.imageId);
+      const revisions = new Map(context.revisions);
+      for (const p of put) revisions.set(p.session.session_id, p.revision);
+      for (const id of remove) revisions.delete(id);
+      enqueue.assign({ registry, revisions });
+      for (const notice of notices) enqueue.emit({ type: "session", notice });
+    }),
+  },
+}).createMachine({
+  id: "sessionManager",
+  context: ({ input }) => {
+    const sessions = [...(input.sessions ?? [])];
+    return {
+      images: new Map(),
+      registry: registryFrom(
+        sessions.map((s) => s.session),
+        input.contexts,
+      ),
+      revisions: new Map(sessions.map((s) => [s.session.session_id, s.revision])),
+      policy: { ...DEFAULT_MANAGER_POLICY, ...input.policy },
+      env: { now: input.now ?? Date.now },
+    };
+  },
+  // Configured images are added as at run time, before any other event is taken.
+  entry: enqueueActions(({ enqueue, event }) => {
+    // The init event carries the input; xstate's types do not list it among the machine's events.
+    const { input } = event as unknown as { readonly input: SessionManagerInput };
+    for (const config of input.images) enqueue.raise({ type: "IMAGE.ADD", config });
+  }),
+  initial: "running",
+  states: {
+    running: {
+      after: { sweepInterval: { target: "running", reenter: true, actions: "sweep" } },
+      on: {
+        "IMAGE.ADD": { actions: "addImage" },
+        "IMAGE.REMOVE": { actions: "removeImage" },
+        "IMAGE.RETRY": { actions: "retryImage" },
+        "IMAGE.STATUS": { actions: "forwardStatus" },
+        "IMAGE.HEALTH": { actions: "forwardHealth" },
+        "IMAGE.GRACE_EXPIRED": { actions: "orphanFailed" },
+        COMMIT: { actions: "commit" },
+        "xstate.error.actor.*": { actions: "childCrashed" },
+      },
+    },
+  },
+});
+
+export type SessionManagerActor = ActorRefFrom<typeof sessionManagerMachine>;
