@@ -10,3 +10,25 @@ export {
 } from "./actors/image-connection.js";
 export { DEFAULT_POLICY, type ConnectionPolicy } from "./machines/connection-policy.js";
 export type { ImageConnectionInput, ImageConnectionEmitted } from "./machines/image-connection.js";
+export { SessionManager, type SessionManagerOptions } from "./actors/session-manager.js";
+export { FileSessionStore, type FileSessionStoreOptions } from "./actors/file-session-store.js";
+export {
+  CorruptRecordError,
+  InvalidRecordError,
+  RevisionConflictError,
+  StoreClosedError,
+  StoreIoError,
+  UNREVISIONED,
+  type LoadResult,
+  type SessionStore,
+  type StoredSession,
+  type StoreProblem,
+} from "./actors/session-store.js";
+export {
+  DEFAULT_MANAGER_POLICY,
+  type ImageConfig,
+  type ManagerPolicy,
+  type SessionManagerEmitted,
+  type SessionNotice,
+} from "./machines/session-manager.js";
+export type { Logger } from "./logger.js";

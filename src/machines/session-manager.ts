@@ -123,7 +123,6 @@ export type SessionManagerEvent =
   | { readonly type: "IMAGE.STATUS"; readonly data: ImageStatusChanged }
   | { readonly type: "IMAGE.HEALTH"; readonly data: ImageHealthChanged }
   | { readonly type: "IMAGE.GRACE_EXPIRED"; readonly imageId: string }
-  | { readonly type: "SWEEP" }
   | { readonly type: "COMMIT"; readonly commit: Commit }
   | ErrorActorEvent;
 
@@ -154,6 +153,20 @@ export function imageStatusOf(entry: ImageEntry): ImageConnectionStatus {
   return entry.crash === null ? image : { ...image, status: "Failed", connection_health: "Unknown", rtt_ms: null };
 }
 
+/** The image to spawn a connection for: a new one, or a crashed one retried; `null`: none. */
+function configToSpawn(context: SessionManagerContext, event: SessionManagerEvent): ImageConfig | null {
+  switch (event.type) {
+    case "IMAGE.ADD":
+      return context.images.has(event.config.id) ? null : event.config;
+    case "IMAGE.RETRY": {
+      const entry = context.images.get(event.imageId);
+      return entry !== undefined && entry.crash !== null ? entry.config : null;
+    }
+    default:
+      return null;
+  }
+}
+
 export const sessionManagerMachine = setup({
   types: {
     context: {} as SessionManagerContext,
@@ -166,9 +179,10 @@ export const sessionManagerMachine = setup({
     sweepInterval: ({ context }) => context.policy.sweepIntervalMs,
   },
   actions: {
-    addImage: assign(({ context, event, spawn }) => {
-      if (event.type !== "IMAGE.ADD" || context.images.has(event.config.id)) return {};
-      const { config } = event;
+    /** Spawns the connection of an added image, or a fresh one for a crashed image on retry. */
+    spawnImage: assign(({ context, event, spawn }) => {
+      const config = configToSpawn(context, event);
+      if (config === null) return {};
       const ref = spawn("connection", {
         id: config.id,
         systemId: config.id,
@@ -210,14 +224,7 @@ export const sessionManagerMachine = setup({
     retryImage: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "IMAGE.RETRY") return;
       const entry = context.images.get(event.imageId);
-      if (entry === undefined) return;
-      if (entry.crash === null) {
-        enqueue.sendTo(entry.ref, { type: "RETRY" });
-        return;
-      }
-      // A crashed child is gone for good: remove it and spawn a fresh one under the same id.
-      enqueue.raise({ type: "IMAGE.REMOVE", imageId: event.imageId });
-      enqueue.raise({ type: "IMAGE.ADD", config: entry.config });
+      if (entry?.crash === null) enqueue.sendTo(entry.ref, { type: "RETRY" });
     }),
     childCrashed: enqueueActions(({ context, event, enqueue }) => {
       if (!event.type.startsWith("xstate.error.actor.")) return;
@@ -307,9 +314,10 @@ export const sessionManagerMachine = setup({
     running: {
       after: { sweepInterval: { target: "running", reenter: true, actions: "sweep" } },
       on: {
-        "IMAGE.ADD": { actions: "addImage" },
+        "IMAGE.ADD": { actions: "spawnImage" },
         "IMAGE.REMOVE": { actions: "removeImage" },
-        "IMAGE.RETRY": { actions: "retryImage" },
+        // A crashed connection is gone for good: a fresh one is spawned under the same id.
+        "IMAGE.RETRY": { actions: ["retryImage", "spawnImage"] },
         "IMAGE.STATUS": { actions: "forwardStatus" },
         "IMAGE.HEALTH": { actions: "forwardHealth" },
         "IMAGE.GRACE_EXPIRED": { actions: "orphanFailed" },
