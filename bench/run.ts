@@ -5,6 +5,7 @@
 const benchmarks: Record<string, () => Promise<{ run: () => void | Promise<void> }>> = {
   protocol: () => import("./protocol.js"),
   image: () => import("./image.js"),
+  sessions: () => import("./sessions.js"),
 };
 
 const wanted = process.argv.slice(2);

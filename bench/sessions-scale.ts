@@ -1,0 +1,204 @@
+/**
+ * The `sessions` benchmark at scale: loading a 100 000-session store (against plain readFile +
+ * JSON.parse of the same files), the heap a session costs in the manager (against the same
+ * records parsed into a plain Map), `CreateSession` with that many sessions in the registry, and
+ * the heap per image actor (against standalone image connections).
+ */
+import { spawnSync } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { FileSessionStore } from "../src/actors/file-session-store.js";
+import { startImageConnection, waitForStatus } from "../src/actors/image-connection.js";
+import { SessionManager } from "../src/actors/session-manager.js";
+import { DEFAULT_POLICY } from "../src/machines/connection-policy.js";
+import { fmt, printTable } from "./harness.js";
+import {
+  connectionOf,
+  deadAddress,
+  gcAvailable,
+  IMAGE_IDS,
+  LATENCY_HEADER,
+  latencyRow,
+  QUIET_POLICY,
+  quietLogger,
+  removeDir,
+  sampleCreate,
+  seedStore,
+  settledHeap,
+  type Sim,
+} from "./sessions-support.js";
+
+const LOAD_N = Number(process.env.STUI_BENCH_SESSIONS_LOAD_N ?? 100_000);
+const IMAGE_ACTORS = Number(process.env.STUI_BENCH_SESSIONS_IMAGES ?? 200);
+
+const seconds = (ms: number): string => `${fmt(ms / 1000, 2)} s`;
+const perSec = (count: number, ms: number): string => fmt((count / ms) * 1000, 0);
+const kib = (bytes: number): string => `${fmt(bytes / 1024, 1)} KiB`;
+
+/** The baseline: every file of the directory read and parsed, `parallel` at a time, kept in a Map. */
+async function plainRead(dir: string, parallel: number): Promise<{ ms: number; byId: Map<string, unknown> }> {
+  const t0 = performance.now();
+  const names = (await readdir(dir)).filter((name) => name.endsWith(".json"));
+  const byId = new Map<string, unknown>();
+  for (let start = 0; start < names.length; start += parallel) {
+    const batch = names.slice(start, start + parallel);
+    const texts = await Promise.all(batch.map((name) => readFile(path.join(dir, name), "utf8")));
+    texts.forEach((text, i) => {
+      const envelope = JSON.parse(text) as { session: unknown };
+      byId.set(batch[i] ?? "", envelope.session);
+    });
+  }
+  return { ms: performance.now() - t0, byId };
+}
+
+async function loadStore(root: string, sim: Sim): Promise<void> {
+  const dir = path.join(root, "load");
+  const dead = await deadAddress();
+  const images = [{ id: "live", address: sim.endpoint }, ...IMAGE_IDS.map((id) => ({ id, address: dead }))];
+  const seedMs = await seedStore(dir, LOAD_N, dead);
+  spawnSync("sync"); // the seed's dirty pages written back now, not during the timed reads
+  console.log(
+    `\nsessions: a ${fmt(LOAD_N)}-session store, seeded in ${seconds(seedMs)} by writing the v2 envelope files ` +
+      `directly (encodeStoredSession + fileKey, fs.writeFile 256 at a time, no fsync, then sync(1)); page cache warm`,
+  );
+  const sessionsDir = path.join(dir, "sessions");
+
+  const times = { one: [] as number[], many: [] as number[], load: [] as number[] };
+  const counts = { one: 0, many: 0, load: 0 };
+  let plainBytes = Number.NaN;
+  const baselines = async (): Promise<void> => {
+    const heap0 = settledHeap();
+    const one = await plainRead(sessionsDir, 1);
+    counts.one = one.byId.size;
+    if (Number.isNaN(plainBytes)) plainBytes = (settledHeap() - heap0) / counts.one;
+    times.one.push(one.ms);
+    one.byId.clear();
+    const many = await plainRead(sessionsDir, 64);
+    counts.many = many.byId.size;
+    times.many.push(many.ms);
+    many.byId.clear();
+  };
+  const load = async (): Promise<void> => {
+    const t0 = performance.now();
+    const store = await FileSessionStore.open({ dir, logger: quietLogger });
+    const loaded = await store.load();
+    times.load.push(performance.now() - t0);
+    counts.load = loaded.records.length;
+    if (loaded.problems.length > 0) console.log(`(load reported ${loaded.problems.length} problems)`);
+    await store.close();
+  };
+  // Two rounds in opposite orders, so that neither side always runs first.
+  await baselines();
+  await load();
+  await load();
+  await baselines();
+
+  const heap0 = settledHeap();
+  const t0 = performance.now();
+  const manager = await SessionManager.start({
+    store: await FileSessionStore.open({ dir, logger: quietLogger }),
+    images,
+    logger: quietLogger,
+    policy: QUIET_POLICY,
+  });
+  const startMs = performance.now() - t0;
+  const managerBytes = (settledHeap() - heap0) / manager.sessionCount;
+
+  const row = (name: string, count: number, ms: readonly number[]): string[] => [
+    name,
+    fmt(count),
+    ms.map(seconds).join(" / "),
+    perSec(count, Math.min(...ms)),
+  ];
+  printTable([
+    ["", "records", "time (round 1 / 2)", "records/s (best)"],
+    row("readdir + readFile + JSON.parse, one at a time (baseline)", counts.one, times.one),
+    row("readdir + readFile + JSON.parse, 64 at a time (baseline)", counts.many, times.many),
+    row("FileSessionStore.open + load()", counts.load, times.load),
+    row("FileSessionStore.open + SessionManager.start (once)", manager.sessionCount, [startMs]),
+  ]);
+
+  console.log(`\nsessions: heap per session${gcAvailable() ? " (after full GCs)" : " (NO gc available: rough)"}`);
+  printTable([
+    ["", "bytes per session"],
+    ["the records JSON.parse-d into a plain Map (baseline)", fmt(plainBytes, 0)],
+    [`the manager holding ${fmt(manager.sessionCount)} sessions (heap after start - before)`, fmt(managerBytes, 0)],
+  ]);
+
+  try {
+    await waitForStatus(connectionOf(manager, "live"), "Connected", 15_000);
+    const putStore = await FileSessionStore.open({ dir: path.join(root, "put-baseline-load"), logger: quietLogger });
+    const sample = await sampleCreate(manager, "live", putStore, 50);
+    await putStore.close();
+    console.log(`\nsessions: CreateSession with ${fmt(LOAD_N)} sessions already in the registry`);
+    printTable([
+      LATENCY_HEADER,
+      latencyRow("image create_session via requestImage (baseline)", sample.image),
+      latencyRow("store.put, fsync-ed (baseline)", sample.put),
+      latencyRow("CreateSession through handle", sample.create),
+    ]);
+  } finally {
+    await manager.stop();
+    await removeDir(dir);
+  }
+}
+
+/**
+ * Heap per image actor: standalone connections (baseline), then the manager's children. RSS is
+ * left out: after the earlier sections it shrinks as the GC returns pages, so its delta is noise.
+ */
+async function imageActors(root: string): Promise<void> {
+  const address = await deadAddress();
+  const settle = (): Promise<void> =>
+    new Promise((resolve) => setTimeout(resolve, DEFAULT_POLICY.connectTimeoutMs + 200));
+
+  let heap0 = settledHeap();
+  const standalone = Array.from({ length: IMAGE_ACTORS }, (_, i) =>
+    startImageConnection({ imageId: `solo-${i}`, address }),
+  );
+  await settle();
+  const soloHeap = (settledHeap() - heap0) / IMAGE_ACTORS;
+  for (const c of standalone) c.stop();
+
+  const manager = await SessionManager.start({
+    store: await FileSessionStore.open({ dir: path.join(root, "images"), logger: quietLogger }),
+    images: [],
+    logger: quietLogger,
+    policy: QUIET_POLICY,
+  });
+  try {
+    heap0 = settledHeap();
+    const t0 = performance.now();
+    const answers = await Promise.all(
+      Array.from({ length: IMAGE_ACTORS }, (_, i) =>
+        manager.handle({ type: "ConnectImage", image_id: `img-${i}`, address, name: null }),
+      ),
+    );
+    const connectMs = performance.now() - t0;
+    await settle();
+    const childHeap = (settledHeap() - heap0) / IMAGE_ACTORS;
+    const statuses = new Map<string, number>();
+    for (const a of answers) {
+      const key = a.type === "ImageConnected" ? a.status : a.type;
+      statuses.set(key, (statuses.get(key) ?? 0) + 1);
+    }
+    console.log(
+      `\nsessions: ${IMAGE_ACTORS} image actors to ${address} (nothing listens), measured after ` +
+        `${DEFAULT_POLICY.connectTimeoutMs + 200} ms; ConnectImage x${IMAGE_ACTORS} concurrently took ${fmt(connectMs, 0)} ms ` +
+        `(answers: ${[...statuses].map(([k, v]) => `${v} ${k}`).join(", ")})`,
+    );
+    printTable([
+      ["", "heap per image"],
+      ["standalone startImageConnection (baseline)", kib(soloHeap)],
+      ["ConnectImage: the manager's child + watcher", kib(childHeap)],
+    ]);
+  } finally {
+    await manager.stop();
+  }
+}
+
+export async function loadAndMemory(root: string, sim: Sim): Promise<void> {
+  await loadStore(root, sim);
+  await imageActors(root);
+}
