@@ -1,16 +1,14 @@
 /**
  * What the `sessions` benchmark needs around the session manager: real `stui image-sim` child
- * processes (spawned here, as bench code does not import from test/), temp directories, a store
+ * processes, temp directories, a store
  * seeded by writing its v2 envelope files directly, a heap reading after a full GC, and the
  * interleaved `CreateSession` sample with its two baselines.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { fileKey, type FileSessionStore } from "../src/actors/file-session-store.js";
@@ -22,85 +20,18 @@ import type { ImageConnectionActor } from "../src/machines/image-connection.js";
 import type { ManagerPolicy } from "../src/machines/session-manager.js";
 import type { SessionStateData } from "../src/protocol/index.js";
 import { fmt, percentile } from "./harness.js";
-
-const STUI_BIN = fileURLToPath(new URL("../bin/stui.js", import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+import { startImageSim, type ImageSimHandle } from "../test/helpers/image-sim.js";
+import { stopAllProcesses } from "../test/helpers/processes.js";
 
 /** No grace expiry, no sweep: nothing but the measured requests writes to the store. */
 export const QUIET_POLICY: Partial<ManagerPolicy> = { failedGraceMs: 3_600_000, orphanMaxAgeMs: null };
 
 // Child processes -----------------------------------------------------------------------------
 
-export interface Sim {
-  readonly endpoint: string;
-  readonly pid: number;
-  stop(): Promise<void>;
-}
-
-/** pid → its stop; a sim removes itself once it has exited. */
-const sims = new Map<number, () => Promise<void>>();
-process.once("exit", () => {
-  for (const pid of sims.keys()) killPid(pid, "SIGKILL");
-});
-
-function killPid(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-/** `node bin/stui.js image-sim --bind tcp://127.0.0.1:*`, resolved with the endpoint of its `ready` line. */
-export function startSim(timeoutMs = 15_000): Promise<Sim> {
-  const child: ChildProcessWithoutNullStreams = spawn(
-    process.execPath,
-    [STUI_BIN, "image-sim", "--bind", "tcp://127.0.0.1:*"],
-    { cwd: REPO_ROOT, stdio: ["pipe", "pipe", "pipe"] },
-  );
-  const pid = child.pid;
-  if (pid === undefined) return Promise.reject(new Error("could not spawn stui image-sim"));
-  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
-  /** SIGTERM by pid, SIGKILL after 5 s. */
-  const stop = async (): Promise<void> => {
-    if (!sims.has(pid)) return;
-    killPid(pid, "SIGTERM");
-    const timer = setTimeout(() => killPid(pid, "SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
-  sims.set(pid, stop);
-  void exited.then(() => sims.delete(pid));
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
-  child.stdin.on("error", () => undefined);
-  return new Promise<Sim>((resolve, reject) => {
-    let buffered = "";
-    const fail = (why: string): void => {
-      clearTimeout(timer);
-      void stop().then(() => reject(new Error(`image-sim (pid ${pid}) ${why}; stderr: ${stderr}`)));
-    };
-    const timer = setTimeout(() => fail(`printed no ready line within ${timeoutMs} ms`), timeoutMs);
-    const early = (): void => fail("exited before its ready line");
-    child.once("close", early);
-    const onData = (chunk: string): void => {
-      buffered += chunk;
-      const match = /^ready (\S+)$/m.exec(buffered);
-      if (match?.[1] === undefined) return;
-      clearTimeout(timer);
-      child.off("close", early);
-      child.stdout.off("data", onData);
-      child.stdout.resume(); // keep draining whatever else it prints
-      resolve({ endpoint: match[1], pid, stop });
-    };
-    child.stdout.setEncoding("utf8").on("data", onData);
-  });
-}
-
-/** Stops every sim still running. */
-export async function stopSims(): Promise<void> {
-  await Promise.all([...sims.values()].map((stop) => stop()));
-}
+/** A real `stui image-sim` on a free port (the tests' fixture, which stops it by pid). */
+export type Sim = ImageSimHandle;
+export const startSim = (): Promise<Sim> => startImageSim();
+export const stopSims = stopAllProcesses;
 
 /** A TCP address nothing listens on: a port the kernel handed out, then released. */
 export async function deadAddress(): Promise<string> {

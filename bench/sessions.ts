@@ -5,8 +5,9 @@
  * 1. `CreateSession` through `SessionManager.handle` with the durable FileSessionStore and a real
  *    `stui image-sim`, against the bare image round trip and the bare fsync-ed `store.put`;
  *    sequential latency and throughput at concurrency 16.
- * 2. `ListImageSessions` over 10 000 stored sessions, against `JSON.stringify` of the records.
- * 3. and 4. (bench/sessions-scale.ts): loading a 100 000-session store, heap per session and per
+ * 2. `SwitchImageContext` latency (target: 100 ms p99), against the bare fsync-ed `putContext`.
+ * 3. `ListImageSessions` over 10 000 stored sessions, against `JSON.stringify` of the records.
+ * 4. and 5. (bench/sessions-scale.ts): loading a 100 000-session store, heap per session and per
  *    image actor.
  */
 import path from "node:path";
@@ -122,6 +123,44 @@ async function createSessions(root: string, sim: Sim): Promise<void> {
   }
 }
 
+async function switchContexts(root: string, sim: Sim): Promise<void> {
+  const manager = await managerAt(path.join(root, "switch"), sim, await deadAddress());
+  const contextStore = await FileSessionStore.open({ dir: path.join(root, "context-baseline"), logger: quietLogger });
+  const samples = { put: [] as number[], switch: [] as number[] };
+  try {
+    for (let i = -20; i < N; i++) {
+      const client = `client-${(i >> 1) & 7}`; // each client alternates, so every switch writes
+      const to = i % 2 === 0 ? "live" : "img-0";
+      const t0 = performance.now();
+      await contextStore.putContext(client, to);
+      const t1 = performance.now();
+      const r = await manager.handle({
+        type: "SwitchImageContext",
+        client_id: client,
+        from_image_id: null,
+        to_image_id: to,
+        preserve_context: true,
+      });
+      const t2 = performance.now();
+      if (r.type !== "ContextSwitched") throw new Error(`SwitchImageContext: ${JSON.stringify(r)}`);
+      if (i < 0) continue; // warm-up
+      samples.put.push(t1 - t0);
+      samples.switch.push(t2 - t1);
+    }
+    console.log(
+      `\nsessions: SwitchImageContext, ${N} sequential, 8 clients alternating between two images (target: p99 < 100 ms)`,
+    );
+    printTable([
+      LATENCY_HEADER,
+      latencyRow("store.putContext, fsync-ed (baseline)", samples.put),
+      latencyRow("SwitchImageContext through handle", samples.switch),
+    ]);
+  } finally {
+    await manager.stop();
+    await contextStore.close();
+  }
+}
+
 async function listSessions(root: string, sim: Sim): Promise<void> {
   const dir = path.join(root, "list");
   const dead = await deadAddress();
@@ -190,6 +229,7 @@ export async function run(): Promise<void> {
     const sim = await startSim();
     console.log(`sessions: stui image-sim pid ${sim.pid} at ${sim.endpoint}; temp dir ${root}`);
     await createSessions(root, sim);
+    await switchContexts(root, sim);
     await listSessions(root, sim);
     await loadAndMemory(root, sim);
     if (logCounts.warn + logCounts.error > 0) {

@@ -220,7 +220,7 @@ describe("session manager machine - orphan timers", () => {
 describe("session manager machine - registry", () => {
   it("starts from the loaded sessions and contexts, and applies commits with their revisions", () => {
     const { actor, emitted } = setup({ sessions: [session("s1", "dev"), session("s2", "staging")] });
-    expect(actor.getSnapshot().context.registry.sessions.size).toBe(2);
+    expect(actor.getSnapshot().context.registry.size).toBe(2);
     expect(actor.getSnapshot().context.registry.contexts.get("alice")).toBe("dev");
     const s3 = session("s3", "dev");
     actor.send({
@@ -237,11 +237,11 @@ describe("session manager machine - registry", () => {
         ],
       },
     });
-    const { registry, revisions } = actor.getSnapshot().context;
-    expect([...registry.sessions.keys()].sort()).toEqual(["s2", "s3"]);
+    const { registry } = actor.getSnapshot().context;
+    expect(registry.sessionsOf(null).map((s) => s.session_id)).toEqual(["s2", "s3"]);
     expect(registry.contexts.get("bob")).toBe("staging");
-    expect(revisions.get("s3")).toBe(1);
-    expect(revisions.has("s1")).toBe(false);
+    expect(registry.revisionOf("s3")).toBe(1);
+    expect(registry.revisionOf("s1")).toBeUndefined();
     expect(emitted.filter((e) => e.type === "session")).toHaveLength(1);
   });
 });

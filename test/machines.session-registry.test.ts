@@ -6,18 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  emptyRegistry,
-  isActive,
-  markOrphaned,
-  putSession,
-  removeSessions,
-  selectCleanup,
-  sessionsOf,
-  setContext,
-  statsOf,
-  type Registry,
-} from "../src/machines/session-registry.js";
+import { isActive, isOrphaned, SessionRegistry } from "../src/machines/session-registry.js";
 import type { SessionStateData } from "../src/protocol/index.js";
 
 const IMAGES = ["dev", "staging", "build"] as const;
@@ -38,7 +27,7 @@ interface Model {
   next: number;
 }
 interface Real {
-  registry: Registry;
+  readonly registry: SessionRegistry;
 }
 
 function session(id: string, image: string, client: string, idleHours: number): SessionStateData {
@@ -63,8 +52,8 @@ function session(id: string, image: string, client: string, idleHours: number): 
 
 function checkInvariants(model: Model, real: Real): void {
   for (const image of IMAGES) {
-    const listed = sessionsOf(real.registry, image);
-    const stats = statsOf(real.registry, image);
+    const listed = real.registry.sessionsOf(image);
+    const stats = real.registry.statsOf(image);
     const expected = model.sessions.filter((s) => s.image === image);
     expect(stats.total_sessions).toBe(listed.length);
     expect(stats.total_sessions).toBe(expected.length);
@@ -72,7 +61,8 @@ function checkInvariants(model: Model, real: Real): void {
     expect(stats.active_sessions).toBe(expected.filter((s) => s.active && !s.orphaned).length);
     expect(stats.orphaned_sessions).toBe(expected.filter((s) => s.orphaned).length);
   }
-  expect(sessionsOf(real.registry, null).length).toBe(model.sessions.length);
+  expect(real.registry.sessionsOf(null).length).toBe(model.sessions.length);
+  expect(real.registry.size).toBe(model.sessions.length);
 }
 
 class Create implements fc.Command<Model, Real> {
@@ -85,7 +75,7 @@ class Create implements fc.Command<Model, Real> {
   run(m: Model, r: Real): void {
     const id = `s${m.next++}`;
     m.sessions.push({ id, image: this.image, active: true, orphaned: false, idleHours: this.idleHours });
-    r.registry = putSession(r.registry, session(id, this.image, this.client, this.idleHours));
+    r.registry.put(session(id, this.image, this.client, this.idleHours), 1);
     checkInvariants(m, r);
   }
   toString = () => `create(${this.image}, ${this.client}, ${this.idleHours}h)`;
@@ -97,7 +87,7 @@ class Close implements fc.Command<Model, Real> {
   run(m: Model, r: Real): void {
     const [gone] = m.sessions.splice(this.pick % m.sessions.length, 1);
     if (gone === undefined) return;
-    r.registry = removeSessions(r.registry, [gone.id]);
+    r.registry.remove(gone.id);
     checkInvariants(m, r);
   }
   toString = () => `close(#${this.pick})`;
@@ -111,7 +101,7 @@ class Switch implements fc.Command<Model, Real> {
   check = (m: Readonly<Model>) => !m.down.has(this.image);
   run(m: Model, r: Real): void {
     m.contexts.set(this.client, this.image);
-    r.registry = setContext(r.registry, this.client, this.image);
+    r.registry.setContext(this.client, this.image);
     expect(r.registry.contexts.get(this.client)).toBe(this.image);
     checkInvariants(m, r);
   }
@@ -124,7 +114,9 @@ class ImageFails implements fc.Command<Model, Real> {
   run(m: Model, r: Real): void {
     m.down.add(this.image);
     for (const s of m.sessions) if (s.image === this.image) s.orphaned = true;
-    r.registry = markOrphaned(r.registry, this.image, new Date(NOW).toISOString()).registry;
+    for (const s of r.registry.sessionsOf(this.image)) {
+      if (!isOrphaned(s)) r.registry.put({ ...s, orphaned_at: new Date(NOW).toISOString() }, 2);
+    }
     checkInvariants(m, r);
   }
   toString = () => `fails(${this.image})`;
@@ -156,7 +148,7 @@ class Cleanup implements fc.Command<Model, Real> {
       preserve_active: this.preserveActive,
       max_age_hours: this.maxAgeHours,
     };
-    const removed = new Set(selectCleanup(r.registry, criteria, NOW));
+    const removed = new Set(r.registry.selectCleanup(criteria, NOW));
     const expected = m.sessions.filter(
       (s) =>
         s.image === this.image &&
@@ -166,10 +158,10 @@ class Cleanup implements fc.Command<Model, Real> {
     );
     expect([...removed].sort()).toEqual(expected.map((s) => s.id).sort());
     if (this.preserveActive) {
-      for (const id of removed) expect(isActive(r.registry.sessions.get(id) as SessionStateData)).toBe(false);
+      for (const id of removed) expect(isActive(r.registry.get(id) as SessionStateData)).toBe(false);
     }
     m.sessions = m.sessions.filter((s) => !removed.has(s.id));
-    r.registry = removeSessions(r.registry, removed);
+    for (const id of removed) r.registry.remove(id);
     checkInvariants(m, r);
   }
   toString = () => `cleanup(${this.image}, force=${this.force}, preserve=${this.preserveActive}, ${this.maxAgeHours}h)`;
@@ -196,7 +188,7 @@ describe("session registry - model-based", () => {
     fc.assert(
       fc.property(commands, (cmds) => {
         const model: Model = { sessions: [], down: new Set(), contexts: new Map(), next: 0 };
-        fc.modelRun(() => ({ model, real: { registry: emptyRegistry } }), cmds);
+        fc.modelRun(() => ({ model, real: { registry: new SessionRegistry() } }), cmds);
       }),
       { numRuns: 300 },
     );

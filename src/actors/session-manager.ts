@@ -5,7 +5,7 @@
  */
 import { createActor, type ActorOptions } from "xstate";
 import { liveImageConnectionMachine, ImageRequestError } from "./image-connection.js";
-import { KeyedQueue } from "./keyed-queue.js";
+import { KeyedQueue } from "./concurrency.js";
 import { orphanSessions, restoreSessions, RequestError, stateOf, sweepOrphans } from "./session-ops.js";
 import { handlers, type HandlerContext } from "./session-requests.js";
 import {
@@ -71,7 +71,7 @@ export class SessionManager {
 
   /**
    * Loads every stored session and context, connects the configured images, and orphans the
-   * stored sessions of images that are no longer configured (durably, before resolving).
+   * stored sessions of images that are no longer configured (in the background, durably).
    */
   static async start(options: SessionManagerOptions): Promise<SessionManager> {
     const logger = options.logger ?? stderrLogger;
@@ -100,9 +100,9 @@ export class SessionManager {
     actor.start();
     const configured = new Set(options.images.map((i) => i.id));
     const unknown = new Set(loaded.records.map((r) => r.session.image_id).filter((id) => !configured.has(id)));
-    for (const imageId of unknown) {
-      await manager.track(orphanSessions(manager.ctx, imageId, `image ${imageId} is not configured`));
-    }
+    // In the background: a large store must not hold up the start.
+    for (const imageId of unknown)
+      manager.run({ kind: "orphan", imageId, reason: `image ${imageId} is not configured` });
     logger.info(
       { images: configured.size, sessions: loaded.records.length, contexts: loaded.contexts.size },
       "session manager started",
@@ -136,7 +136,7 @@ export class SessionManager {
   }
 
   get sessionCount(): number {
-    return stateOf(this.ctx).registry.sessions.size;
+    return stateOf(this.ctx).registry.size;
   }
 
   private run(work: ManagerWork): void {

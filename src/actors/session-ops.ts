@@ -5,7 +5,7 @@
  * concurrently. Every write names the revision it replaces (compare-and-set).
  */
 import { ImageRequestError, requestImage } from "./image-connection.js";
-import type { KeyedQueue } from "./keyed-queue.js";
+import { eachInParallel, type KeyedQueue } from "./concurrency.js";
 import { UNREVISIONED, type SessionStore } from "./session-store.js";
 import type { Logger } from "../logger.js";
 import {
@@ -16,7 +16,7 @@ import {
   type SessionManagerContext,
   type SessionNotice,
 } from "../machines/session-manager.js";
-import { expiredOrphans, isOrphaned, sessionsOf } from "../machines/session-registry.js";
+import { isOrphaned } from "../machines/session-registry.js";
 import type { ErrorCode, ImageConnectionStatus, SessionStateData } from "../protocol/index.js";
 
 /** What every operation works with. */
@@ -50,17 +50,18 @@ export const isoNow = (core: ManagerCore): string => new Date(core.now()).toISOS
 
 /** The image's status as clients see it, with the session figures filled in; `null` if unknown. */
 export function imageStatus(core: ManagerCore, imageId: string): ImageConnectionStatus | null {
-  const state = stateOf(core);
-  const entry = state.images.get(imageId);
+  const { images, registry } = stateOf(core);
+  const entry = images.get(imageId);
   if (entry === undefined) return null;
-  const sessions = sessionsOf(state.registry, imageId);
-  let lastActivity: string | null = null;
-  for (const s of sessions) if (lastActivity === null || s.last_activity > lastActivity) lastActivity = s.last_activity;
-  return { ...imageStatusOf(entry), session_count: sessions.length, last_activity: lastActivity };
+  return {
+    ...imageStatusOf(entry),
+    session_count: registry.countOf(imageId),
+    last_activity: registry.lastActivityOf(imageId),
+  };
 }
 
 export function requireSession(core: ManagerCore, sessionId: string): SessionStateData {
-  const session = stateOf(core).registry.sessions.get(sessionId);
+  const session = stateOf(core).registry.get(sessionId);
   if (session === undefined) throw new RequestError("SessionNotFound", `no session ${sessionId}`);
   return session;
 }
@@ -83,13 +84,13 @@ export function commit(core: ManagerCore, change: Commit): void {
 
 /** Writes `session` over the revision the manager holds for it (none: it must be new). */
 export async function writeSession(core: ManagerCore, session: SessionStateData): Promise<RevisedSession> {
-  const expected = stateOf(core).revisions.get(session.session_id) ?? UNREVISIONED;
+  const expected = stateOf(core).registry.revisionOf(session.session_id) ?? UNREVISIONED;
   const revision = await core.store.put(session, expected);
   return { session, revision };
 }
 
 export async function deleteSession(core: ManagerCore, sessionId: string): Promise<void> {
-  const expected = stateOf(core).revisions.get(sessionId) ?? UNREVISIONED;
+  const expected = stateOf(core).registry.revisionOf(sessionId) ?? UNREVISIONED;
   await core.store.delete(sessionId, expected);
 }
 
@@ -109,17 +110,19 @@ export async function closeOnImage(core: ManagerCore, session: SessionStateData)
   }
 }
 
-/**
- * Orphans the image's sessions: durable, one record at a time,
- * each announced once written. Returns how many were orphaned.
- */
+/** Writes to different records overlap their fsyncs (and image round trips): this many at a time. */
+const PARALLEL = 16;
+
+/** Orphans the image's sessions, each durable and announced once written. Returns how many. */
 export function orphanSessions(core: ManagerCore, imageId: string, reason: string): Promise<number> {
   return core.queue.run(imageKey(imageId), async () => {
     let count = 0;
-    for (const s of sessionsOf(stateOf(core).registry, imageId)) {
-      if (isOrphaned(s)) continue;
+    const live = stateOf(core)
+      .registry.sessionsOf(imageId)
+      .filter((s) => !isOrphaned(s));
+    await eachInParallel(live, PARALLEL, async (s) => {
       if (await orphanOne(core, s.session_id, reason)) count += 1;
-    }
+    });
     return count;
   });
 }
@@ -128,37 +131,41 @@ export function orphanSessions(core: ManagerCore, imageId: string, reason: strin
  * Restores the image's open sessions on it after it (re)connects. The rule: a session the image
  * still knows is kept (and no longer orphaned if it was); a session it answers `SessionNotFound`
  * for is orphaned, not re-created, because a re-created session would get a new id and none of the
- * state the client had in it. Any other failure stops the pass: the next connect tries again.
+ * state the client had in it. Any other failure ends the pass: the next connect tries again.
  */
 export function restoreSessions(core: ManagerCore, imageId: string): Promise<void> {
   return core.queue.run(imageKey(imageId), async () => {
-    const lost = new Set<string>();
-    for (const s of sessionsOf(stateOf(core).registry, imageId)) {
-      if (!s.is_active) continue;
-      const entry = stateOf(core).images.get(imageId);
-      if (entry === undefined || entry.crash !== null) return;
-      try {
-        const info = await requestImage(entry.ref, "restore_session", { session_id: s.session_id });
-        if (isOrphaned(s)) await adopt(core, s.session_id, info.is_active);
-      } catch (error) {
-        if (error instanceof ImageRequestError && error.code === "SessionNotFound") {
-          lost.add(s.session_id);
-          continue;
+    const lost: string[] = [];
+    const open = stateOf(core)
+      .registry.sessionsOf(imageId)
+      .filter((s) => s.is_active);
+    try {
+      await eachInParallel(open, PARALLEL, async (s) => {
+        const entry = stateOf(core).images.get(imageId);
+        if (entry === undefined || entry.crash !== null) throw new Error(`image ${imageId} is gone`);
+        try {
+          const info = await requestImage(entry.ref, "restore_session", { session_id: s.session_id });
+          if (isOrphaned(s)) await adopt(core, s.session_id, info.is_active);
+        } catch (error) {
+          if (!(error instanceof ImageRequestError && error.code === "SessionNotFound")) throw error;
+          lost.push(s.session_id);
         }
-        core.logger.warn({ err: error, image_id: imageId }, "restoring sessions stopped; the next connect retries");
-        break;
-      }
+      });
+    } catch (error) {
+      core.logger.warn({ err: error, image_id: imageId }, "restoring sessions stopped; the next connect retries");
     }
     // Orphaned here, not through `orphanSessions`: this pass already holds the image's key.
     const reason = `image ${imageId} no longer knows the session (restarted?)`;
-    for (const id of lost) await orphanOne(core, id, reason);
+    await eachInParallel(lost, PARALLEL, async (id) => {
+      await orphanOne(core, id, reason);
+    });
   });
 }
 
 /** A session orphaned earlier that the image still knows becomes a live session again. */
 function adopt(core: ManagerCore, sessionId: string, isActive: boolean): Promise<void> {
   return core.queue.run(sessionKey(sessionId), async () => {
-    const current = stateOf(core).registry.sessions.get(sessionId);
+    const current = stateOf(core).registry.get(sessionId);
     if (current === undefined || !isOrphaned(current)) return;
     const put = await writeSession(core, {
       ...current,
@@ -173,7 +180,7 @@ function adopt(core: ManagerCore, sessionId: string, isActive: boolean): Promise
 /** Orphans one session durably and announces it; `false` when it was gone or orphaned already. */
 function orphanOne(core: ManagerCore, sessionId: string, reason: string): Promise<boolean> {
   return core.queue.run(sessionKey(sessionId), async () => {
-    const current = stateOf(core).registry.sessions.get(sessionId);
+    const current = stateOf(core).registry.get(sessionId);
     if (current === undefined || isOrphaned(current)) return false;
     const at = isoNow(core);
     const put = await writeSession(core, { ...current, orphaned_at: at });
@@ -182,28 +189,27 @@ function orphanOne(core: ManagerCore, sessionId: string, reason: string): Promis
   });
 }
 
-/** Removes the given sessions durably, each announced as cleaned; returns the ids removed. */
+/** Removes the given sessions durably, each announced as cleaned; returns the ids removed, in order. */
 export async function removeSessions(core: ManagerCore, ids: readonly string[], reason: string): Promise<string[]> {
-  const removed: string[] = [];
-  for (const id of ids) {
-    const done = await core.queue.run(sessionKey(id), async () => {
-      const current = stateOf(core).registry.sessions.get(id);
-      if (current === undefined) return false;
+  const removed = new Set<string>();
+  await eachInParallel(ids, PARALLEL, (id) =>
+    core.queue.run(sessionKey(id), async () => {
+      const current = stateOf(core).registry.get(id);
+      if (current === undefined) return;
       await closeOnImage(core, current);
       await deleteSession(core, id);
       commit(core, { remove: [id], notices: [notice("cleaned", current, reason, isoNow(core))] });
-      return true;
-    });
-    if (done) removed.push(id);
-  }
-  return removed;
+      removed.add(id);
+    }),
+  );
+  return ids.filter((id) => removed.has(id));
 }
 
 /** The automatic cleanup: sessions orphaned for longer than the policy's `orphanMaxAgeMs`. */
 export async function sweepOrphans(core: ManagerCore): Promise<number> {
   const { policy, registry } = stateOf(core);
   if (policy.orphanMaxAgeMs === null) return 0;
-  const expired = expiredOrphans(registry, core.now(), policy.orphanMaxAgeMs);
+  const expired = registry.expiredOrphans(core.now(), policy.orphanMaxAgeMs);
   const reason = `orphaned for longer than ${policy.orphanMaxAgeMs} ms`;
   return (await removeSessions(core, expired, reason)).length;
 }

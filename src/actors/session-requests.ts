@@ -24,7 +24,7 @@ import {
 } from "./session-ops.js";
 import { UNREVISIONED } from "./session-store.js";
 import { imageStatusOf } from "../machines/session-manager.js";
-import { isActive, isOrphaned, selectCleanup, sessionsOf, statsOf } from "../machines/session-registry.js";
+import { isActive, isOrphaned } from "../machines/session-registry.js";
 import type { RESPONSE_FOR } from "../protocol/index.js";
 import {
   CONNECTION_HEALTHS,
@@ -56,8 +56,7 @@ function requireImage(ctx: HandlerContext, imageId: string): ImageConnectionStat
 /** An image is known to queries while it is connected or still has stored sessions. */
 function requireKnownImage(ctx: HandlerContext, imageId: string): void {
   const { images, registry } = stateOf(ctx);
-  if (images.has(imageId)) return;
-  for (const s of registry.sessions.values()) if (s.image_id === imageId) return;
+  if (images.has(imageId) || registry.hasSessionsOn(imageId)) return;
   throw new RequestError("ImageNotFound", `no image ${imageId} and no sessions stored for it`);
 }
 
@@ -77,7 +76,7 @@ const listImageSessions: Handler<"ListImageSessions"> = async (ctx, request) => 
   const { images, registry } = stateOf(ctx);
   const statusOf = new Map([...images].map(([id, entry]) => [id, imageStatusOf(entry).status]));
   const sessions: SessionMetadata[] = [];
-  for (const s of sessionsOf(registry, request.image_id)) {
+  for (const s of registry.sessionsOf(request.image_id)) {
     const status = statusOf.get(s.image_id) ?? "Disconnected";
     if (request.include_disconnected || (status === "Connected" && !isOrphaned(s))) sessions.push(metadata(s, status));
   }
@@ -86,20 +85,20 @@ const listImageSessions: Handler<"ListImageSessions"> = async (ctx, request) => 
 
 const getImageSessionStats: Handler<"GetImageSessionStats"> = async (ctx, request) => {
   requireKnownImage(ctx, request.image_id);
-  return Promise.resolve({ type: "ImageSessionStats", ...statsOf(stateOf(ctx).registry, request.image_id) });
+  return Promise.resolve({ type: "ImageSessionStats", ...stateOf(ctx).registry.statsOf(request.image_id) });
 };
 
 const cleanupImageSessions: Handler<"CleanupImageSessions"> = async (ctx, request) => {
   requireKnownImage(ctx, request.image_id);
   const removed = await ctx.queue.run(imageKey(request.image_id), () => {
-    const ids = selectCleanup(stateOf(ctx).registry, request, ctx.now());
+    const ids = stateOf(ctx).registry.selectCleanup(request, ctx.now());
     return removeSessions(ctx, ids, request.force ? "cleanup (forced)" : "cleanup");
   });
   return {
     type: "CleanupResult",
     image_id: request.image_id,
     removed_session_ids: removed,
-    remaining_sessions: sessionsOf(stateOf(ctx).registry, request.image_id).length,
+    remaining_sessions: stateOf(ctx).registry.countOf(request.image_id),
   };
 };
 
@@ -142,7 +141,7 @@ const switchImageContext: Handler<"SwitchImageContext"> = (ctx, request) =>
 
 /** Without `preserve_context`, the client's open sessions on the image it leaves are closed. */
 async function closeClientSessions(ctx: HandlerContext, clientId: string, imageId: string): Promise<void> {
-  for (const s of sessionsOf(stateOf(ctx).registry, imageId)) {
+  for (const s of stateOf(ctx).registry.sessionsOf(imageId)) {
     if (s.client_id !== clientId || !isActive(s)) continue;
     await closeSession(
       ctx,
@@ -159,7 +158,7 @@ const createSession: Handler<"CreateSession"> = async (ctx, request) => {
   const ref = connectedImage(ctx, request.image_id);
   const info = await requestImage(ref, "create_session", { client_id: request.client_id });
   const image = requireImage(ctx, request.image_id);
-  const existing = stateOf(ctx).registry.sessions.get(info.session_id);
+  const existing = stateOf(ctx).registry.get(info.session_id);
   if (existing !== undefined) {
     throw new RequestError(
       "ImageError",

@@ -29,11 +29,12 @@ import type {
   ImageHealthChanged,
   ImageStatusChanged,
   SessionLifecycle,
-  SessionStateData,
 } from "../protocol/index.js";
 import type { ConnectionPolicy } from "./connection-policy.js";
 import { imageConnectionMachine, type ImageConnectionActor } from "./image-connection.js";
-import { applyChanges, registryFrom, setContext, type Registry } from "./session-registry.js";
+import { SessionRegistry, type RevisedSession } from "./session-registry.js";
+
+export type { RevisedSession } from "./session-registry.js";
 
 export interface ImageConfig {
   /** Also the child's system id and the subject token of its events. */
@@ -62,12 +63,6 @@ export const DEFAULT_MANAGER_POLICY: ManagerPolicy = {
   connection: {},
 };
 
-/** A stored session with the revision its next write must name. */
-export interface RevisedSession {
-  readonly session: SessionStateData;
-  readonly revision: number;
-}
-
 export interface SessionManagerInput {
   readonly images: readonly ImageConfig[];
   readonly sessions?: Iterable<RevisedSession>;
@@ -87,8 +82,8 @@ interface ImageEntry {
 
 export interface SessionManagerContext {
   readonly images: ReadonlyMap<string, ImageEntry>;
-  readonly registry: Registry;
-  readonly revisions: ReadonlyMap<string, number>;
+  /** Changed in place, by `commit` only (see session-registry.ts). */
+  readonly registry: SessionRegistry;
   readonly policy: ManagerPolicy;
   /** In an object: `assign` would call a top-level function as a property assigner. */
   readonly env: { readonly now: () => number };
@@ -275,34 +270,20 @@ export const sessionManagerMachine = setup({
     commit: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "COMMIT") return;
       const { put = [], remove = [], context: clientContext, notices = [] } = event.commit;
-      let registry = applyChanges(
-        context.registry,
-        put.map((p) => p.session),
-        remove,
-      );
-      if (clientContext !== undefined) registry = setContext(registry, clientContext.clientId, clientContext.imageId);
-      const revisions = new Map(context.revisions);
-      for (const p of put) revisions.set(p.session.session_id, p.revision);
-      for (const id of remove) revisions.delete(id);
-      enqueue.assign({ registry, revisions });
+      for (const p of put) context.registry.put(p.session, p.revision);
+      for (const id of remove) context.registry.remove(id);
+      if (clientContext !== undefined) context.registry.setContext(clientContext.clientId, clientContext.imageId);
       for (const notice of notices) enqueue.emit({ type: "session", notice });
     }),
   },
 }).createMachine({
   id: "sessionManager",
-  context: ({ input }) => {
-    const sessions = [...(input.sessions ?? [])];
-    return {
-      images: new Map(),
-      registry: registryFrom(
-        sessions.map((s) => s.session),
-        input.contexts,
-      ),
-      revisions: new Map(sessions.map((s) => [s.session.session_id, s.revision])),
-      policy: { ...DEFAULT_MANAGER_POLICY, ...input.policy },
-      env: { now: input.now ?? Date.now },
-    };
-  },
+  context: ({ input }) => ({
+    images: new Map(),
+    registry: SessionRegistry.from(input.sessions, input.contexts),
+    policy: { ...DEFAULT_MANAGER_POLICY, ...input.policy },
+    env: { now: input.now ?? Date.now },
+  }),
   // Configured images are added as at run time, before any other event is taken.
   entry: enqueueActions(({ enqueue, event }) => {
     // The init event carries the input; xstate's types do not list it among the machine's events.

@@ -1,4 +1,8 @@
 /**
+ * Bounded concurrency for the store and the session manager.
+ */
+
+/**
  * Runs tasks one after another per key, and tasks of different keys concurrently: what keeps a
  * compare-and-set on one record (or one client's context) from interleaving with another.
  */
@@ -21,4 +25,29 @@ export class KeyedQueue {
   async idle(): Promise<void> {
     while (this.tails.size > 0) await Promise.allSettled([...this.tails.values()]);
   }
+}
+
+/**
+ * Runs `task` on every item, at most `limit` at a time, and resolves when all are done; after the
+ * first failure no further item is started, and the failure rejects the whole.
+ */
+export async function eachInParallel<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        await task(items[index] as T, index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
