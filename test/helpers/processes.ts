@@ -33,7 +33,7 @@ export interface ProcessHandle extends AsyncDisposable {
   readonly exited: Promise<Exit>;
   /** The exit, once it happened. */
   exit(): Exit | undefined;
-  /** Complete stdout lines so far. */
+  /** Complete lines so far (of stdout, or of stderr with `linesFrom: "stderr"`). */
   lines(): readonly string[];
   lineCount(): number;
   stdout(): string;
@@ -79,12 +79,23 @@ export function spawnStui(args: readonly string[], options: { env?: NodeJS.Proce
 
 /** Runs `node ...args` from the repository root, with piped stdio. */
 export function spawnNode(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): ProcessHandle {
-  const child = spawn(process.execPath, args, {
+  return spawnProcess(process.execPath, args, options);
+}
+
+export interface SpawnOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /** Which output `lines()` and `waitForLine` read. @default "stdout" */
+  readonly linesFrom?: "stdout" | "stderr";
+}
+
+/** Runs `command ...args` from the repository root, with piped stdio. */
+export function spawnProcess(command: string, args: readonly string[], options: SpawnOptions = {}): ProcessHandle {
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     env: options.env ?? process.env,
     stdio: ["pipe", "pipe", "pipe"],
   });
-  if (child.pid === undefined) throw new Error(`could not start node ${args.join(" ")}`);
+  if (child.pid === undefined) throw new Error(`could not start ${command} ${args.join(" ")}`);
   const pid = child.pid;
   const lines: string[] = [];
   let stdout = "";
@@ -96,14 +107,21 @@ export function spawnNode(args: readonly string[], options: { env?: NodeJS.Proce
 
   child.stdout.setEncoding("utf8");
   child.stderr.setEncoding("utf8");
-  child.stdout.on("data", (chunk: string) => {
-    stdout += chunk;
+  const collect = (chunk: string): void => {
     const parts = (partial + chunk).split("\n");
     partial = parts.pop() ?? "";
     lines.push(...parts.map((l) => l.replace(/\r$/, "")));
     wake();
+  };
+  const fromStderr = options.linesFrom === "stderr";
+  child.stdout.on("data", (chunk: string) => {
+    stdout += chunk;
+    if (!fromStderr) collect(chunk);
   });
-  child.stderr.on("data", (chunk: string) => (stderr += chunk));
+  child.stderr.on("data", (chunk: string) => {
+    stderr += chunk;
+    if (fromStderr) collect(chunk);
+  });
   // A child that died has closed its stdin: writing then is not the test's failure.
   child.stdin.on("error", () => undefined);
   const exited = new Promise<Exit>((resolve) => {
@@ -117,7 +135,7 @@ export function spawnNode(args: readonly string[], options: { env?: NodeJS.Proce
   });
 
   const describe = (): string =>
-    `node ${args.join(" ")} (pid ${pid})\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
+    `${command} ${args.join(" ")} (pid ${pid})\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`;
 
   const handle: ProcessHandle = {
     pid,
