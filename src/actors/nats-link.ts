@@ -1,0 +1,167 @@
+/**
+ * The service's connection to NATS: options (with every auth method nats.js offers passed through),
+ * a connection that reconnects forever, the link's status as the health summary reports it, and a
+ * description of the options that is safe to log (secrets redacted).
+ */
+import { readFile } from "node:fs/promises";
+import {
+  connect,
+  credsAuthenticator,
+  nkeyAuthenticator,
+  type Authenticator,
+  type ConnectionOptions,
+  type NatsConnection,
+} from "@nats-io/transport-node";
+import type { Logger } from "../logger.js";
+import type { ConnectionStatus } from "../protocol/index.js";
+
+export interface NatsTlsOptions {
+  /** PEM file of the CA that signed the server's certificate. */
+  readonly caFile?: string;
+  /** Client certificate and key, for servers that verify clients. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
+export interface NatsOptions {
+  /** One or more server URLs. @default "nats://127.0.0.1:4222" */
+  readonly servers?: string | readonly string[];
+  /** The connection name servers show in their monitoring. @default "stui" */
+  readonly name?: string;
+  /** User and password authentication. */
+  readonly user?: string;
+  readonly pass?: string;
+  /** Token authentication. */
+  readonly token?: string;
+  /** NKey authentication: the user's seed (`SU…`). */
+  readonly nkeySeed?: string;
+  /** JWT authentication: a `.creds` file. */
+  readonly credsFile?: string;
+  /** TLS; `null`/absent: plain TCP unless the server requires TLS. */
+  readonly tls?: NatsTlsOptions | null;
+  /** Wait between reconnection attempts (plus up to 100 ms jitter). @default 250 */
+  readonly reconnectTimeWaitMs?: number;
+  /** Time allowed for the first connection. @default 5000 */
+  readonly connectTimeoutMs?: number;
+}
+
+export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
+
+/** The first connection failed; `cause` is nats.js's error. The message names the servers, never a secret. */
+export class NatsConnectError extends Error {
+  override readonly name = "NatsConnectError";
+  constructor(servers: readonly string[], cause: unknown) {
+    super(
+      `cannot connect to NATS at ${servers.join(", ")}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+export const serversOf = (options: NatsOptions): string[] =>
+  typeof options.servers === "string" ? [options.servers] : [...(options.servers ?? [DEFAULT_NATS_URL])];
+
+/**
+ * Connects, or rejects with `NatsConnectError`. Once connected it reconnects forever: nats.js
+ * gives up after 10 attempts unless told otherwise, and this service must outlive any outage.
+ */
+export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
+  const servers = serversOf(options);
+  const connectionOptions: ConnectionOptions = {
+    servers,
+    name: options.name ?? "stui",
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
+    timeout: options.connectTimeoutMs ?? 5000,
+    ...(options.user === undefined ? {} : { user: options.user, pass: options.pass ?? "" }),
+    ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.tls === undefined || options.tls === null ? {} : { tls: { ...options.tls } }),
+  };
+  try {
+    const authenticator = await authenticatorOf(options);
+    if (authenticator !== null) connectionOptions.authenticator = authenticator;
+    return await connect(connectionOptions);
+  } catch (error) {
+    throw new NatsConnectError(servers, error);
+  }
+}
+
+async function authenticatorOf(options: NatsOptions): Promise<Authenticator | null> {
+  if (options.credsFile !== undefined) return credsAuthenticator(await readFile(options.credsFile));
+  if (options.nkeySeed !== undefined) return nkeyAuthenticator(new TextEncoder().encode(options.nkeySeed));
+  return null;
+}
+
+const REDACTED = "[redacted]";
+
+/** The options as they may be logged: passwords, tokens and seeds replaced. */
+export function redactNatsOptions(options: NatsOptions): Record<string, unknown> {
+  return {
+    ...options,
+    ...(options.pass === undefined ? {} : { pass: REDACTED }),
+    ...(options.token === undefined ? {} : { token: REDACTED }),
+    ...(options.nkeySeed === undefined ? {} : { nkeySeed: REDACTED }),
+  };
+}
+
+/**
+ * Follows the connection's status: `Connected`, `Reconnecting` while an outage lasts, and
+ * `Disconnected` once closed. Listeners hear every change.
+ */
+export class NatsLink {
+  private current: ConnectionStatus = "Connected";
+  private readonly listeners = new Set<(status: ConnectionStatus) => void>();
+
+  constructor(
+    readonly nc: NatsConnection,
+    private readonly logger: Logger,
+  ) {
+    void this.follow();
+    void nc.closed().then((error) => {
+      if (error !== undefined) logger.error({ err: error }, "NATS connection closed on an error");
+      this.set("Disconnected");
+    });
+  }
+
+  get status(): ConnectionStatus {
+    return this.current;
+  }
+
+  /** The server currently connected to, `null` while none is. */
+  get server(): string | null {
+    return this.current === "Connected" ? this.nc.getServer() : null;
+  }
+
+  onChange(listener: (status: ConnectionStatus) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private async follow(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      switch (s.type) {
+        case "disconnect":
+          this.logger.warn({ server: s.server }, "NATS link lost; reconnecting");
+          this.set("Reconnecting");
+          break;
+        case "reconnect":
+          this.logger.info({ server: s.server }, "NATS link back");
+          this.set("Connected");
+          break;
+        case "error":
+          this.logger.warn({ err: s.error }, "NATS connection error");
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private set(status: ConnectionStatus): void {
+    if (status === this.current) return;
+    this.current = status;
+    for (const listener of this.listeners) listener(status);
+  }
+}

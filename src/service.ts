@@ -1,0 +1,107 @@
+/**
+ * The service: the session manager with its events published on NATS and its requests answered
+ * over NATS. `stui serve` runs one; tests and embedders can start one in-process.
+ */
+import type { Service } from "@nats-io/services";
+import { EventPublisher, type EventPublisherOptions } from "./actors/event-publisher.js";
+import { startApi } from "./actors/nats-api.js";
+import { connectNats, NatsLink, redactNatsOptions, serversOf, type NatsOptions } from "./actors/nats-link.js";
+import { SessionManager } from "./actors/session-manager.js";
+import type { SessionStore } from "./actors/session-store.js";
+import { stderrLogger, type Logger } from "./logger.js";
+import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
+import type { NatsLinkStatus } from "./protocol/index.js";
+
+export const SERVICE_VERSION = "0.1.0";
+
+export interface ServiceOptions {
+  /** Names this instance in events (`/stui/<id>`, `instance.<id>.started`); a subject token. */
+  readonly instanceId: string;
+  readonly nats: NatsOptions;
+  readonly store: SessionStore;
+  readonly images: readonly ImageConfig[];
+  readonly policy?: Partial<ManagerPolicy>;
+  readonly events?: Omit<EventPublisherOptions, "instanceId">;
+  /** Request bodies larger than this are refused. @default 1048576 */
+  readonly maxBodyBytes?: number;
+  /** @default JSON lines on stderr */
+  readonly logger?: Logger;
+}
+
+export class StuiService {
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    readonly manager: SessionManager,
+    readonly link: NatsLink,
+    readonly publisher: EventPublisher,
+    private readonly api: Service,
+    private readonly detach: () => void,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Connects to NATS (rejecting with `NatsConnectError` if it cannot), then starts everything. */
+  static async start(options: ServiceOptions): Promise<StuiService> {
+    const logger = options.logger ?? stderrLogger;
+    logger.info({ nats: redactNatsOptions(options.nats) }, "connecting to NATS");
+    const nc = await connectNats(options.nats);
+    const link = new NatsLink(nc, logger);
+    let publisher: EventPublisher | null = null;
+    const natsStatus = (): NatsLinkStatus => ({
+      status: link.status,
+      server: link.server,
+      buffered_events: publisher?.counts.buffered ?? 0,
+      dropped_events: publisher?.counts.dropped ?? 0,
+    });
+    let manager: SessionManager | null = null;
+    try {
+      publisher = await EventPublisher.start(link, { ...options.events, instanceId: options.instanceId }, logger);
+      manager = await SessionManager.start({
+        store: options.store,
+        images: options.images,
+        ...(options.policy === undefined ? {} : { policy: options.policy }),
+        logger,
+        natsStatus,
+      });
+      const detach = publisher.attach(manager);
+      const api = await startApi(
+        nc,
+        manager,
+        {
+          instanceId: options.instanceId,
+          version: SERVICE_VERSION,
+          ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+        },
+        logger,
+      );
+      logger.info(
+        { instance_id: options.instanceId, nats: serversOf(options.nats), images: options.images.length },
+        "stui service started",
+      );
+      return new StuiService(manager, link, publisher, api, detach, logger);
+    } catch (error) {
+      await manager?.stop();
+      await publisher?.close(0);
+      await nc.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Stops taking requests, lets those in flight finish, stops the image connections, announces
+   * `instance.<id>.stopped`, publishes what is buffered (for up to `flushTimeoutMs`), and closes.
+   */
+  stop(flushTimeoutMs = 5000): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.api.stop();
+      await this.manager.stop();
+      this.detach();
+      await this.publisher.close(flushTimeoutMs);
+      await this.link.nc.drain().catch((error: unknown) => {
+        this.logger.warn({ err: error }, "draining the NATS connection failed");
+      });
+      this.logger.info({}, "stui service stopped");
+    })();
+    return this.stopping;
+  }
+}
