@@ -1,0 +1,85 @@
+/**
+ * A whole service in-process — session manager, events and API — over a real nats-server, a real
+ * file store and the images given, with its log recorded; and a typed client on the same server.
+ */
+import { FileSessionStore } from "../../src/actors/file-session-store.js";
+import type { EventPublisherOptions } from "../../src/actors/event-publisher.js";
+import type { NatsOptions } from "../../src/actors/nats-link.js";
+import { StuiClient } from "../../src/client.js";
+import type { Logger } from "../../src/logger.js";
+import type { ImageConfig, ManagerPolicy } from "../../src/machines/session-manager.js";
+import { StuiService } from "../../src/service.js";
+import { makeStoreDir, TEST_CONNECTION } from "./manager.js";
+
+export interface LogEntry {
+  readonly level: string;
+  readonly msg: string;
+  readonly obj: object;
+}
+
+export interface ServiceHarness extends AsyncDisposable {
+  readonly service: StuiService;
+  readonly client: StuiClient;
+  readonly dir: string;
+  readonly logged: LogEntry[];
+  /** Every log entry as one JSON text, to search for what must never be logged. */
+  logText(): string;
+  stop(): Promise<void>;
+}
+
+const running = new Set<ServiceHarness>();
+
+export async function startService(options: {
+  nats: NatsOptions;
+  images?: readonly ImageConfig[];
+  instanceId?: string;
+  dir?: string;
+  policy?: Partial<ManagerPolicy>;
+  events?: Omit<EventPublisherOptions, "instanceId">;
+  maxBodyBytes?: number;
+}): Promise<ServiceHarness> {
+  const dir = options.dir ?? (await makeStoreDir());
+  const logged: LogEntry[] = [];
+  const logger: Logger = {
+    error: (obj, msg) => logged.push({ level: "error", msg, obj }),
+    warn: (obj, msg) => logged.push({ level: "warn", msg, obj }),
+    info: (obj, msg) => logged.push({ level: "info", msg, obj }),
+  };
+  const store = await FileSessionStore.open({ dir, logger });
+  const service = await StuiService.start({
+    instanceId: options.instanceId ?? "test",
+    nats: options.nats,
+    store,
+    images: options.images ?? [],
+    policy: { ...options.policy, connection: { ...TEST_CONNECTION, ...options.policy?.connection } },
+    ...(options.events === undefined ? {} : { events: options.events }),
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    logger,
+  });
+  const client = await StuiClient.connect({ ...options.nats, timeoutMs: 10_000 });
+  const stop = async (): Promise<void> => {
+    if (!running.delete(harness)) return;
+    await client.close().catch(() => undefined);
+    await service.stop(2000);
+  };
+  const harness: ServiceHarness = {
+    service,
+    client,
+    dir,
+    logged,
+    logText: () => logged.map((e) => JSON.stringify({ ...e.obj, msg: e.msg }, errorsAsText)).join("\n"),
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+  running.add(harness);
+  return harness;
+}
+
+/** For `afterEach`: stops every service still running. */
+export async function stopServices(): Promise<void> {
+  await Promise.all([...running].map((h) => h.stop()));
+}
+
+function errorsAsText(_key: string, value: unknown): unknown {
+  return value instanceof Error ? { name: value.name, message: value.message, cause: value.cause } : value;
+}
