@@ -244,7 +244,8 @@ export class EventPublisher {
     }
   }
 
-  private health(data: ImageHealthChanged): void {
+  /** Publishes a health change under the debounce rule (see the top of this file). */
+  health(data: ImageHealthChanged): void {
     const id = data.image_id;
     const held = this.heldHealth.get(id);
     if (held !== undefined) {
