@@ -32,3 +32,21 @@ export {
   type SessionNotice,
 } from "./machines/session-manager.js";
 export type { Logger } from "./logger.js";
+export { StuiService, SERVICE_VERSION, type ServiceOptions } from "./service.js";
+export {
+  ServiceUnavailableError,
+  StuiClient,
+  type ClientOptions,
+  type EventFeed,
+  type ReplayedEvent,
+  type ReplayOptions,
+  type RequestBody,
+} from "./client.js";
+export { NatsConnectError, type NatsOptions, type NatsTlsOptions } from "./actors/nats-link.js";
+export {
+  DEFAULT_STREAM,
+  type EventPublisherOptions,
+  type EventStreamOptions,
+  type PublisherCounts,
+} from "./actors/event-publisher.js";
+export { SERVICE_ERROR_CODES } from "./actors/nats-api.js";
