@@ -10,7 +10,7 @@ import { SessionManager } from "./actors/session-manager.js";
 import type { SessionStore } from "./actors/session-store.js";
 import { stderrLogger, type Logger } from "./logger.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
-import type { NatsLinkStatus } from "./protocol/index.js";
+import type { NatsLinkStatus, Response } from "./protocol/index.js";
 
 export const SERVICE_VERSION = "0.1.0";
 
@@ -26,6 +26,8 @@ export interface ServiceOptions {
   readonly maxBodyBytes?: number;
   /** @default JSON lines on stderr */
   readonly logger?: Logger;
+  /** Told of every API answer sent (for metrics). */
+  readonly onAnswer?: (endpoint: string, response: Response) => void;
 }
 
 export class StuiService {
@@ -71,6 +73,7 @@ export class StuiService {
           instanceId: options.instanceId,
           version: SERVICE_VERSION,
           ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+          ...(options.onAnswer === undefined ? {} : { onAnswer: options.onAnswer }),
         },
         logger,
       );

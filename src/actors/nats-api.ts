@@ -36,6 +36,8 @@ export interface ApiOptions {
   readonly maxBodyBytes?: number;
   /** @default "stui" */
   readonly queueGroup?: string;
+  /** Told of every answer sent (for metrics), with the endpoint's name. */
+  readonly onAnswer?: (endpoint: string, response: Response) => void;
 }
 
 /** The service error code sent with each protocol error (HTTP-like, as NATS micro services use). */
@@ -66,41 +68,73 @@ export async function startApi(
     queue: options.queueGroup ?? SERVICE_NAME,
     metadata: { instance_id: options.instanceId },
   });
-  const serve = (msg: ServiceMsg, decode: () => Decoded<Request>): void => {
+  const serve = (endpoint: string, msg: ServiceMsg, decode: () => Decoded<Request>): void => {
     // The framework drops a handler's promise: a rejection here would be unhandled, so none escapes.
-    void answer(msg, decode).catch((error: unknown) => {
-      logger.error({ err: error, subject: msg.subject }, "answering a request failed");
-    });
+    void answer(msg, decode)
+      .then((response) => options.onAnswer?.(endpoint, response))
+      .catch((error: unknown) => {
+        logger.error({ err: error, subject: msg.subject }, "answering a request failed");
+      });
   };
-  const answer = async (msg: ServiceMsg, decode: () => Decoded<Request>): Promise<void> => {
+  const answer = async (msg: ServiceMsg, decode: () => Decoded<Request>): Promise<Response> => {
+    const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     if (msg.data.length > limits.maxBytes) {
-      reply(msg, errorResponse("InvalidRequest", `body of ${msg.data.length} bytes exceeds ${limits.maxBytes} bytes`));
-      return;
+      const refusal = `body of ${msg.data.length} bytes exceeds ${limits.maxBytes} bytes`;
+      return reply(msg, errorResponse("InvalidRequest", refusal), maxPayload);
     }
     const request = decode();
     const response = request.ok
       ? await manager.handle(request.value)
-      : errorResponse("InvalidRequest", request.error.message, { path: request.error.path });
-    reply(msg, response);
+      : errorResponse("InvalidRequest", bounded(request.error.message, MAX_MESSAGE_CHARS), {
+          path: bounded(request.error.path, MAX_PATH_CHARS),
+        });
+    return reply(msg, response, maxPayload);
   };
   const body = (msg: ServiceMsg): Uint8Array => (msg.data.length === 0 ? EMPTY_OBJECT : msg.data);
   for (const type of REQUEST_TYPES) {
     service.addEndpoint(endpointName(type), {
       subject: apiSubject(type),
-      handler: (_error, msg) => serve(msg, () => decodeRequestBody<RequestType>(type, body(msg), limits)),
+      handler: (_error, msg) =>
+        serve(endpointName(type), msg, () => decodeRequestBody<RequestType>(type, body(msg), limits)),
     });
   }
   service.addEndpoint("request", {
     subject: API_REQUEST_SUBJECT,
-    handler: (_error, msg) => serve(msg, () => decodeRequest(msg.data, limits)),
+    handler: (_error, msg) => serve("request", msg, () => decodeRequest(msg.data, limits)),
   });
   return service;
 }
 
 const EMPTY_OBJECT = new TextEncoder().encode("{}");
 
-function reply(msg: ServiceMsg, response: Response): void {
-  const encoded = encodeResponse(response);
-  if (response.type === "Error") msg.respondError(SERVICE_ERROR_CODES[response.code], response.message, encoded);
-  else msg.respond(encoded);
+/** NATS's default; the server's own figure is used once known. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** Room for the headers that go with an answer. */
+const HEADER_ROOM = 4096;
+/** A diagnosis may quote the input (a key, a value): it is cut, so an answer never echoes megabytes. */
+const MAX_MESSAGE_CHARS = 1024;
+const MAX_PATH_CHARS = 256;
+const MAX_HEADER_CHARS = 256;
+
+const bounded = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
+function reply(msg: ServiceMsg, response: Response, maxPayload: number): Response {
+  let answer = response;
+  let encoded = encodeResponse(answer);
+  const size = Buffer.byteLength(encoded);
+  if (size > maxPayload - HEADER_ROOM) {
+    answer = errorResponse(
+      "Internal",
+      `the answer (${size} bytes) exceeds what NATS carries (max_payload ${maxPayload} bytes): ask for less, e.g. one image`,
+    );
+    encoded = encodeResponse(answer);
+  }
+  if (answer.type === "Error") {
+    // A header value is one line: the full message is in the body.
+    const description = bounded(answer.message.replace(/[\r\n]+/g, " "), MAX_HEADER_CHARS);
+    msg.respondError(SERVICE_ERROR_CODES[answer.code], description, encoded);
+  } else {
+    msg.respond(encoded);
+  }
+  return answer;
 }

@@ -6,7 +6,7 @@
 import { createActor, type ActorOptions } from "xstate";
 import { liveImageConnectionMachine, ImageRequestError } from "./image-connection.js";
 import { KeyedQueue } from "./concurrency.js";
-import { orphanSessions, restoreSessions, RequestError, stateOf, sweepOrphans } from "./session-ops.js";
+import { imageStatuses, orphanSessions, restoreSessions, RequestError, stateOf, sweepOrphans } from "./session-ops.js";
 import { handlers, type HandlerContext } from "./session-requests.js";
 import {
   InvalidRecordError,
@@ -26,6 +26,7 @@ import {
 import {
   errorResponse,
   type ErrorResponse,
+  type ImageConnectionStatus,
   type NatsLinkStatus,
   type RequestOf,
   type RequestType,
@@ -131,8 +132,17 @@ export class SessionManager {
     if (this.stopping) return;
     this.stopping = true;
     await this.idle();
+    // Each image says goodbye (a final Disconnected status) before the connections are stopped.
+    for (const entry of stateOf(this.ctx).images.values()) {
+      if (entry.crash === null) entry.ref.send({ type: "DISCONNECT" });
+    }
     this.actor.stop();
     await this.store.close();
+  }
+
+  /** Every image's status, as `ListImages` answers it. */
+  imageStatuses(): ImageConnectionStatus[] {
+    return imageStatuses(this.ctx);
   }
 
   get sessionCount(): number {

@@ -60,6 +60,11 @@ export function imageStatus(core: ManagerCore, imageId: string): ImageConnection
   };
 }
 
+/** Every image's status, in the order the images were added. */
+export function imageStatuses(core: ManagerCore): ImageConnectionStatus[] {
+  return [...stateOf(core).images.keys()].flatMap((id) => imageStatus(core, id) ?? []);
+}
+
 export function requireSession(core: ManagerCore, sessionId: string): SessionStateData {
   const session = stateOf(core).registry.get(sessionId);
   if (session === undefined) throw new RequestError("SessionNotFound", `no session ${sessionId}`);

@@ -11,6 +11,7 @@ import {
   deleteSession,
   imageKey,
   imageStatus,
+  imageStatuses,
   isoNow,
   notice,
   orphanSessions,
@@ -259,12 +260,11 @@ const disconnectImage: Handler<"DisconnectImage"> = async (ctx, request) => {
 };
 
 const listImages: Handler<"ListImages"> = async (ctx) => {
-  const images = [...stateOf(ctx).images.keys()].map((id) => requireImage(ctx, id));
-  return Promise.resolve({ type: "Images", images });
+  return Promise.resolve({ type: "Images", images: imageStatuses(ctx) });
 };
 
 const getConnectionHealthSummary: Handler<"GetConnectionHealthSummary"> = async (ctx) => {
-  const images = [...stateOf(ctx).images.keys()].map((id) => requireImage(ctx, id));
+  const images = imageStatuses(ctx);
   const by_status = Object.fromEntries(CONNECTION_STATUSES.map((s) => [s, 0])) as Record<
     (typeof CONNECTION_STATUSES)[number],
     number

@@ -7,6 +7,10 @@ import { readFileSync } from "node:fs";
 type Command = { readonly summary: string; readonly load: () => Promise<{ run: (argv: string[]) => Promise<number> }> };
 
 const commands: Record<string, Command> = {
+  serve: {
+    summary: "run the service: images, sessions, events and the API on NATS",
+    load: () => import("./serve.js"),
+  },
   "image-sim": {
     summary: "run a simulated Smalltalk image (ZeroMQ REP) for tests and demos",
     load: () => import("./image-sim.js"),

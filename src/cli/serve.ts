@@ -1,0 +1,179 @@
+/**
+ * `stui serve`: the service from a configuration file. SIGTERM or SIGINT stops it cleanly (requests
+ * stop being taken, final statuses and `instance.<id>.stopped` are published, NATS and the store
+ * are flushed, every socket closed, exit 0); a second signal forces the exit.
+ */
+import { parseArgs } from "node:util";
+import { pino, type Logger as Pino } from "pino";
+import { FileSessionStore } from "../actors/file-session-store.js";
+import { ServiceMetrics } from "../actors/metrics.js";
+import { NatsConnectError } from "../actors/nats-link.js";
+import {
+  ConfigError,
+  defaultInstanceId,
+  eventOptionsOf,
+  imagesOf,
+  loadConfig,
+  managerPolicyOf,
+  natsOptionsOf,
+  type ServeConfig,
+} from "../config.js";
+import type { Logger } from "../logger.js";
+import { StuiService } from "../service.js";
+
+const USAGE = `usage: stui serve [--config FILE] [options]
+
+Runs the multi-image session service: connects the configured images, publishes their events on
+NATS and answers requests on stui.api.*. Configuration: a JSON or YAML file (see README.md),
+overridden by STUI_* / NATS_URL environment variables, overridden by these flags.
+
+options:
+  -c, --config FILE        configuration file (.json, .yaml or .yml)
+  --nats-url URL           NATS server (env NATS_URL; default nats://127.0.0.1:4222)
+  --instance-id ID         this instance's id in events (env STUI_INSTANCE_ID; default the host name)
+  --store PATH             session store directory (env STUI_STORE_PATH; default ./stui-data)
+  --log-level LEVEL        fatal, error, warn, info, debug, trace (env STUI_LOG_LEVEL; default info)
+  --metrics-port PORT      Prometheus metrics on 127.0.0.1:PORT/metrics (env STUI_METRICS_PORT)
+  -h, --help               this text`;
+
+/** How long a clean stop may take before the process exits anyway. */
+const STOP_DEADLINE_MS = 15_000;
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string", short: "c" },
+        "nats-url": { type: "string" },
+        "instance-id": { type: "string" },
+        store: { type: "string" },
+        "log-level": { type: "string" },
+        "metrics-port": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    console.error(`stui serve: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  let config: ServeConfig;
+  try {
+    config = await loadConfig(values.config ?? null, process.env, {
+      ...(values["nats-url"] === undefined ? {} : { natsUrl: values["nats-url"] }),
+      ...(values["instance-id"] === undefined ? {} : { instanceId: values["instance-id"] }),
+      ...(values.store === undefined ? {} : { storePath: values.store }),
+      ...(values["log-level"] === undefined ? {} : { logLevel: values["log-level"] }),
+      ...(values["metrics-port"] === undefined ? {} : { metricsPort: values["metrics-port"] }),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`stui serve: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  const code = await serve(config);
+  // Whatever might still hold the event loop (a stuck socket, a log transport) must not keep a
+  // stopped service alive.
+  setTimeout(() => process.exit(code), 2000).unref();
+  return code;
+}
+
+/** pino: JSON lines when not on a terminal, readable lines on one. */
+export function makeLogger(level: string): Pino {
+  const pretty = process.stdout.isTTY === true;
+  return pino({
+    level,
+    base: { pid: process.pid },
+    redact: { paths: ["*.pass", "*.token", "*.nkeySeed", "*.nkey_seed"], censor: "[redacted]" },
+    ...(pretty ? { transport: { target: "pino-pretty", options: { colorize: true } } } : {}),
+  });
+}
+
+/** pino's methods take (object, message): exactly the service's `Logger`. */
+const asLogger = (log: Pino): Logger => ({
+  error: (obj, msg) => log.error(obj, msg),
+  warn: (obj, msg) => log.warn(obj, msg),
+  info: (obj, msg) => log.info(obj, msg),
+});
+
+async function serve(config: ServeConfig): Promise<number> {
+  const log = makeLogger(config.log_level);
+  const logger = asLogger(log);
+  const instanceId = config.instance_id ?? defaultInstanceId();
+  let service: StuiService | null = null;
+  const metrics = new ServiceMetrics(() => service);
+  let store: FileSessionStore;
+  try {
+    store = await FileSessionStore.open({ dir: config.store.path, logger });
+  } catch (error) {
+    log.fatal({ err: error, store: config.store.path }, "cannot open the session store");
+    return 1;
+  }
+  try {
+    service = await StuiService.start({
+      instanceId,
+      nats: natsOptionsOf(config),
+      store,
+      images: imagesOf(config),
+      policy: managerPolicyOf(config),
+      events: eventOptionsOf(config),
+      ...(config.limits?.max_body_bytes === undefined ? {} : { maxBodyBytes: config.limits.max_body_bytes }),
+      logger,
+      onAnswer: (endpoint, response) => metrics.answered(endpoint, response),
+    });
+  } catch (error) {
+    await store.close();
+    const message = error instanceof Error ? error.message : String(error);
+    log.fatal({ err: error }, error instanceof NatsConnectError ? message : `cannot start: ${message}`);
+    return 1;
+  }
+  const metricsServer = config.metrics_port === null ? null : await metrics.listen(config.metrics_port);
+  const listening = {
+    instance_id: instanceId,
+    nats: natsOptionsOf(config).servers,
+    api: "stui.api.*",
+    events: "stui.events.>",
+    store: config.store.path,
+    metrics: metricsServer === null ? null : `http://127.0.0.1:${metricsServer.port}/metrics`,
+  };
+  log.info(listening, "stui serve: listening");
+
+  const running = service;
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals += 1;
+      if (signals > 1) {
+        log.warn({ signal }, "second signal: exiting now");
+        process.exit(1);
+      }
+      log.info({ signal }, "stopping");
+      const deadline = setTimeout(() => {
+        log.error({ deadline_ms: STOP_DEADLINE_MS }, "stopping took too long: exiting");
+        process.exit(1);
+      }, STOP_DEADLINE_MS);
+      void (async () => {
+        try {
+          await running.stop();
+          metricsServer?.server.close();
+          resolve(0);
+        } catch (error) {
+          log.error({ err: error }, "stopping failed");
+          resolve(1);
+        } finally {
+          clearTimeout(deadline);
+        }
+      })();
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  });
+}
