@@ -11,6 +11,30 @@ const commands: Record<string, Command> = {
     summary: "run the service: images, sessions, events and the API on NATS",
     load: () => import("./serve.js"),
   },
+  demo: {
+    summary: "the whole product on one machine: three simulated images, NATS, the service, a live view",
+    load: () => import("./demo.js"),
+  },
+  images: {
+    summary: "list the images and their connection status (over NATS)",
+    load: async () => ({ run: (await import("./client-commands.js")).images }),
+  },
+  sessions: {
+    summary: "list stored sessions, of one image with --image",
+    load: async () => ({ run: (await import("./client-commands.js")).sessions }),
+  },
+  switch: {
+    summary: "switch a client's current image: --client C --to ID",
+    load: async () => ({ run: (await import("./client-commands.js")).switchContext }),
+  },
+  cleanup: {
+    summary: "remove an image's orphaned sessions: --image ID [--force]",
+    load: async () => ({ run: (await import("./client-commands.js")).cleanup }),
+  },
+  events: {
+    summary: "follow events live, or replay them --since a time",
+    load: async () => ({ run: (await import("./client-commands.js")).events }),
+  },
   "image-sim": {
     summary: "run a simulated Smalltalk image (ZeroMQ REP) for tests and demos",
     load: () => import("./image-sim.js"),
