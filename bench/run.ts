@@ -6,6 +6,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => void | Promise<void>
   protocol: () => import("./protocol.js"),
   image: () => import("./image.js"),
   sessions: () => import("./sessions.js"),
+  nats: () => import("./nats.js"),
 };
 
 const wanted = process.argv.slice(2);

@@ -102,6 +102,8 @@ export async function startApi(
     subject: API_REQUEST_SUBJECT,
     handler: (_error, msg) => serve("request", msg, () => decodeRequest(msg.data, limits)),
   });
+  // The endpoints' subscriptions reach the server before "started" is claimed.
+  await nc.flush();
   return service;
 }
 
