@@ -60,8 +60,29 @@ export class NatsConnectError extends Error {
   }
 }
 
-export const serversOf = (options: NatsOptions): string[] =>
+const listedServers = (options: NatsOptions): string[] =>
   typeof options.servers === "string" ? [options.servers] : [...(options.servers ?? [DEFAULT_NATS_URL])];
+
+/**
+ * A server URL without the `user:pass@` some people write into it (nats.js 3 ignores it there):
+ * the URL to dial and to show, and the credentials it carried.
+ */
+function splitCredentials(server: string): { readonly url: string; readonly user?: string; readonly pass?: string } {
+  const at = server.lastIndexOf("@");
+  const scheme = server.indexOf("://");
+  if (at === -1 || at < scheme) return { url: server };
+  const start = scheme === -1 ? 0 : scheme + 3;
+  const [user = "", ...rest] = server.slice(start, at).split(":");
+  const url = `${server.slice(0, start)}${server.slice(at + 1)}`;
+  return {
+    url,
+    ...(user === "" ? {} : { user: decodeURIComponent(user) }),
+    ...(rest.length === 0 ? {} : { pass: decodeURIComponent(rest.join(":")) }),
+  };
+}
+
+/** The server URLs as they may be shown: without credentials. */
+export const serversOf = (options: NatsOptions): string[] => listedServers(options).map((s) => splitCredentials(s).url);
 
 /**
  * Connects, or rejects with `NatsConnectError`. Once connected it reconnects forever: nats.js
@@ -69,13 +90,19 @@ export const serversOf = (options: NatsOptions): string[] =>
  */
 export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
   const servers = serversOf(options);
+  // Credentials written into a URL are used as if given as `user`/`pass` (explicit ones win).
+  const inUrl = listedServers(options)
+    .map(splitCredentials)
+    .find((s) => s.user !== undefined);
+  const user = options.user ?? inUrl?.user;
+  const pass = options.user === undefined ? inUrl?.pass : options.pass;
   const connectionOptions: ConnectionOptions = {
     servers,
     name: options.name ?? "stui",
     maxReconnectAttempts: -1,
     reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
     timeout: options.connectTimeoutMs ?? 5000,
-    ...(options.user === undefined ? {} : { user: options.user, pass: options.pass ?? "" }),
+    ...(user === undefined ? {} : { user, pass: pass ?? "" }),
     ...(options.token === undefined ? {} : { token: options.token }),
     ...(options.tls === undefined || options.tls === null ? {} : { tls: { ...options.tls } }),
   };
@@ -96,10 +123,11 @@ async function authenticatorOf(options: NatsOptions): Promise<Authenticator | nu
 
 const REDACTED = "[redacted]";
 
-/** The options as they may be logged: passwords, tokens and seeds replaced. */
+/** The options as they may be logged: passwords, tokens and seeds replaced, URLs without credentials. */
 export function redactNatsOptions(options: NatsOptions): Record<string, unknown> {
   return {
     ...options,
+    servers: serversOf(options),
     ...(options.pass === undefined ? {} : { pass: REDACTED }),
     ...(options.token === undefined ? {} : { token: REDACTED }),
     ...(options.nkeySeed === undefined ? {} : { nkeySeed: REDACTED }),

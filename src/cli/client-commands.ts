@@ -5,7 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { ServiceUnavailableError, StuiClient } from "../client.js";
-import { DEFAULT_NATS_URL, NatsConnectError } from "../actors/nats-link.js";
+import { DEFAULT_NATS_URL, NatsConnectError, serversOf } from "../actors/nats-link.js";
 import type { Response, StuiEvent } from "../protocol/index.js";
 import { table } from "./table.js";
 
@@ -63,7 +63,8 @@ async function runClientCommand(
       return 2;
     }
     if (error instanceof ServiceUnavailableError) {
-      console.error(`stui: ${error.message} (is \`stui serve\` running and connected to ${url}?)`);
+      const shown = serversOf({ servers: url }).join(", ");
+      console.error(`stui: ${error.message} (is \`stui serve\` running and connected to ${shown}?)`);
       return 3;
     }
     throw error;
