@@ -13,7 +13,8 @@ import { parseArgs } from "node:util";
 import { FileSessionStore } from "../actors/file-session-store.js";
 import type { Logger } from "../logger.js";
 import { StuiService } from "../service.js";
-import { StuiClient } from "../client.js";
+import { StuiClient, type EventFeed } from "../client.js";
+import type { StuiEvent } from "../protocol/index.js";
 import { onPath, startChild, type Child } from "./children.js";
 import { describeEvent } from "./client-commands.js";
 import { table } from "./table.js";
@@ -71,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
       warn: (_obj, msg) => void log.push(`warn: ${msg}`),
       info: () => undefined,
     };
+    const startedAt = new Date();
     const store = await FileSessionStore.open({ dir: path.join(dir, "store"), logger });
     const service = await StuiService.start({
       instanceId: "demo",
@@ -83,7 +85,15 @@ export async function run(argv: string[]): Promise<number> {
     cleanups.push(() => service.stop(2000));
     const client = await StuiClient.connect({ servers: natsUrl });
     cleanups.push(() => client.close());
-    await liveView(service, client, sims, natsUrl);
+    // From the stream, so that the view starts with the service's first events.
+    const replay = await client.replay({ since: startedAt });
+    const feed = {
+      close: () => replay.close(),
+      async *[Symbol.asyncIterator]() {
+        for await (const r of replay) yield r.event;
+      },
+    };
+    await liveView(service, client, feed, sims, natsUrl);
     return 0;
   } catch (error) {
     console.error(`stui demo: ${error instanceof Error ? error.message : String(error)}`);
@@ -110,10 +120,15 @@ async function privateNats(dir: string, cleanups: Array<() => Promise<void>>): P
 const startSim = (id: string, bind: string): Promise<Child> =>
   startChild(process.execPath, [STUI_BIN, "image-sim", "--bind", bind, "--name", id], /^ready (\S+)$/, "stdout");
 
-async function liveView(service: StuiService, client: StuiClient, sims: Sim[], natsUrl: string): Promise<void> {
+async function liveView(
+  service: StuiService,
+  client: StuiClient,
+  feed: EventFeed<StuiEvent>,
+  sims: Sim[],
+  natsUrl: string,
+): Promise<void> {
   const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
   const events: string[] = [];
-  const feed = client.events();
   void (async () => {
     for await (const event of feed) {
       events.push(describeEvent(event));
