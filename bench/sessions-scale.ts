@@ -18,11 +18,10 @@ import {
   deadAddress,
   gcAvailable,
   IMAGE_IDS,
-  LATENCY_HEADER,
-  latencyRow,
   QUIET_POLICY,
   quietLogger,
   removeDir,
+  printCreateSample,
   sampleCreate,
   seedStore,
   settledHeap,
@@ -131,13 +130,7 @@ async function loadStore(root: string, sim: Sim): Promise<void> {
     const putStore = await FileSessionStore.open({ dir: path.join(root, "put-baseline-load"), logger: quietLogger });
     const sample = await sampleCreate(manager, "live", putStore, 50);
     await putStore.close();
-    console.log(`\nsessions: CreateSession with ${fmt(LOAD_N)} sessions already in the registry`);
-    printTable([
-      LATENCY_HEADER,
-      latencyRow("image create_session via requestImage (baseline)", sample.image),
-      latencyRow("store.put, fsync-ed (baseline)", sample.put),
-      latencyRow("CreateSession through handle", sample.create),
-    ]);
+    printCreateSample(`sessions: CreateSession with ${fmt(LOAD_N)} sessions already in the registry`, sample);
   } finally {
     await manager.stop();
     await removeDir(dir);

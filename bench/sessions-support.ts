@@ -19,7 +19,7 @@ import type { Logger } from "../src/logger.js";
 import type { ImageConnectionActor } from "../src/machines/image-connection.js";
 import type { ManagerPolicy } from "../src/machines/session-manager.js";
 import type { SessionStateData } from "../src/protocol/index.js";
-import { fmt, percentile } from "./harness.js";
+import { fmt, percentile, printTable } from "./harness.js";
 import { startImageSim, type ImageSimHandle } from "../test/helpers/image-sim.js";
 import { stopAllProcesses } from "../test/helpers/processes.js";
 
@@ -193,3 +193,14 @@ export function latencyRow(name: string, sample: readonly number[]): string[] {
 }
 
 export const LATENCY_HEADER = ["", "n", "p50", "p99", "mean"];
+
+/** Prints a `CreateSession` sample beside its two baselines. */
+export function printCreateSample(title: string, sample: CreateSample): void {
+  console.log(`\n${title}`);
+  printTable([
+    LATENCY_HEADER,
+    latencyRow("image create_session via requestImage (baseline)", sample.image),
+    latencyRow("store.put, fsync-ed (baseline)", sample.put),
+    latencyRow("CreateSession through handle", sample.create),
+  ]);
+}

@@ -30,6 +30,7 @@ import {
   QUIET_POLICY,
   quietLogger,
   removeDir,
+  printCreateSample,
   sampleCreate,
   seedStore,
   startSim,
@@ -205,13 +206,7 @@ async function listSessions(root: string, sim: Sim): Promise<void> {
     console.log(`p50 vs JSON.stringify: all ${ratio(samples.all)}, one image ${ratio(samples.one)}`);
 
     const sample = await sampleCreate(manager, "live", putStore, 100);
-    console.log(`\nsessions: CreateSession with ${fmt(LIST_N)} sessions already in the registry`);
-    printTable([
-      LATENCY_HEADER,
-      latencyRow("image create_session via requestImage (baseline)", sample.image),
-      latencyRow("store.put, fsync-ed (baseline)", sample.put),
-      latencyRow("CreateSession through handle", sample.create),
-    ]);
+    printCreateSample(`sessions: CreateSession with ${fmt(LIST_N)} sessions already in the registry`, sample);
   } finally {
     await manager.stop();
     await putStore.close();

@@ -13,21 +13,10 @@ import {
 import type { ConnectionPolicy } from "../src/machines/connection-policy.js";
 import type { ConnectionStatus, ImageStatusChanged } from "../src/protocol/index.js";
 import { startImageSim } from "./helpers/image-sim.js";
+import { TEST_CONNECTION } from "./helpers/manager.js";
 import { stopAllProcesses } from "./helpers/processes.js";
 
-const POLICY: Partial<ConnectionPolicy> = {
-  heartbeatIntervalMs: 100,
-  heartbeatTimeoutMs: 500,
-  connectTimeoutMs: 1000,
-  pingIntervalMs: 200,
-  pingTimeoutMs: 500,
-  backoffBaseMs: 50,
-  backoffCapMs: 500,
-  maxRestarts: 50,
-  restartWindowMs: 60_000,
-  requestTimeoutMs: 10_000,
-  maxMessageBytes: 1024 * 1024,
-};
+const POLICY: Partial<ConnectionPolicy> = { ...TEST_CONNECTION, backoffCapMs: 500, maxMessageBytes: 1024 * 1024 };
 
 const connections: ImageConnection[] = [];
 afterEach(async () => {

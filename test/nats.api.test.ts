@@ -3,26 +3,14 @@
  * typed client against real image-sims, the tagged envelope endpoint, and bad bodies.
  */
 import { Svcm, ServiceError } from "@nats-io/services";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ServiceUnavailableError, StuiClient } from "../src/client.js";
 import { apiSubject, decodeResponse, endpointName, REQUEST_TYPES, type Response } from "../src/protocol/index.js";
 import { startImageSim } from "./helpers/image-sim.js";
-import { cleanupManagers } from "./helpers/manager.js";
-import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
-import { stopAllProcesses } from "./helpers/processes.js";
-import { startService, stopServices } from "./helpers/service.js";
+import { natsServerPerTest } from "./helpers/per-test.js";
+import { startService } from "./helpers/service.js";
 
-// A server of its own per test (it starts in milliseconds), so no stream state leaks between tests.
-let nats: NatsServerHandle;
-beforeEach(async () => {
-  nats = await startNatsServer();
-});
-afterEach(async () => {
-  await stopServices();
-  await cleanupManagers();
-  await stopAllProcesses();
-  await nats.stop();
-});
+const nats = natsServerPerTest();
 
 /** Narrows a response to its success variant or fails the test with the error. */
 function success<R extends Response>(response: R): Exclude<R, { type: "Error" }> {
@@ -34,7 +22,7 @@ async function twoImages() {
   const dev = await startImageSim({ name: "Dev" });
   const staging = await startImageSim({ name: "Staging" });
   const h = await startService({
-    nats: { servers: nats.url },
+    nats: { servers: nats().url },
     images: [
       { id: "dev", address: dev.endpoint, name: "Dev image" },
       { id: "staging", address: staging.endpoint },
@@ -48,7 +36,7 @@ async function twoImages() {
 
 describe("NATS API - the stui micro service", () => {
   it("is discoverable through $SRV.PING, $SRV.INFO and $SRV.STATS with one endpoint per request", async () => {
-    const h = await startService({ nats: { servers: nats.url }, instanceId: "a" });
+    const h = await startService({ nats: { servers: nats().url }, instanceId: "a" });
     const svc = new Svcm(h.client.nc).client();
     const pings = [];
     for await (const p of await svc.ping("stui")) pings.push(p);
@@ -97,7 +85,7 @@ describe("NATS API - the stui micro service", () => {
     ).toMatchObject({ remaining_sessions: 0 });
     const summary = success(await c.getConnectionHealthSummary());
     expect(summary.nats).toMatchObject({ status: "Connected", buffered_events: 0, dropped_events: 0 });
-    expect(summary.nats?.server).toContain(String(nats.port));
+    expect(summary.nats?.server).toContain(String(nats().port));
   });
 
   it("answers the externally tagged envelope on stui.api.request", async () => {
@@ -112,7 +100,7 @@ describe("NATS API - the stui micro service", () => {
   });
 
   it("answers errors as protocol Error responses with the service error headers", async () => {
-    const h = await startService({ nats: { servers: nats.url } });
+    const h = await startService({ nats: { servers: nats().url } });
     const reply = await h.client.nc.request(apiSubject("GetImageSessionStats"), JSON.stringify({ image_id: "nope" }));
     expect(ServiceError.toServiceError(reply)).toMatchObject({ code: 404 });
     expect(JSON.parse(reply.string())).toMatchObject({ Error: { code: "ImageNotFound" } });
@@ -133,7 +121,7 @@ describe("NATS API - the stui micro service", () => {
   });
 
   it("refuses a body over the configured limit and keeps serving", async () => {
-    const h = await startService({ nats: { servers: nats.url }, maxBodyBytes: 1024 });
+    const h = await startService({ nats: { servers: nats().url }, maxBodyBytes: 1024 });
     const big = JSON.stringify({ client_id: "a", code: "1 + ".repeat(1000) + "1" });
     const reply = await h.client.nc.request(apiSubject("Evaluate"), big);
     const error = JSON.parse(reply.string()) as { Error: { code: string; message: string } };
@@ -143,8 +131,8 @@ describe("NATS API - the stui micro service", () => {
   });
 
   it("shares requests between instances in the queue group", async () => {
-    const a = await startService({ nats: { servers: nats.url }, instanceId: "a" });
-    const b = await startService({ nats: { servers: nats.url }, instanceId: "b" });
+    const a = await startService({ nats: { servers: nats().url }, instanceId: "a" });
+    const b = await startService({ nats: { servers: nats().url }, instanceId: "b" });
     for (let i = 0; i < 40; i++) success(await a.client.listImages());
     const svc = new Svcm(a.client.nc).client();
     const served: Record<string, number> = {};
@@ -160,7 +148,7 @@ describe("NATS API - the stui micro service", () => {
   });
 
   it("tells a client clearly when no service answers", async () => {
-    const client = await StuiClient.connect({ servers: nats.url, timeoutMs: 2000 });
+    const client = await StuiClient.connect({ servers: nats().url, timeoutMs: 2000 });
     try {
       await expect(client.listImages()).rejects.toThrow(ServiceUnavailableError);
       await expect(client.listImages()).rejects.toThrow("no stui service answers on stui.api.list_images");

@@ -3,27 +3,16 @@
  * for a subscriber that joins late, a NATS restart in the middle of activity, the buffer bound,
  * and the health debounce rule.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { EventPublisher } from "../src/actors/event-publisher.js";
 import { connectNats, NatsLink } from "../src/actors/nats-link.js";
 import type { ReplayedEvent } from "../src/client.js";
 import type { ImageHealthChanged, RequestOf, StuiEvent } from "../src/protocol/index.js";
 import { startImageSim } from "./helpers/image-sim.js";
-import { cleanupManagers } from "./helpers/manager.js";
-import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
-import { stopAllProcesses } from "./helpers/processes.js";
-import { startService, stopServices, type ServiceHarness } from "./helpers/service.js";
+import { natsServerPerTest } from "./helpers/per-test.js";
+import { startService, type ServiceHarness } from "./helpers/service.js";
 
-let nats: NatsServerHandle;
-beforeEach(async () => {
-  nats = await startNatsServer();
-});
-afterEach(async () => {
-  await stopServices();
-  await cleanupManagers();
-  await stopAllProcesses();
-  await nats.stop();
-});
+const nats = natsServerPerTest();
 
 const quietLogger = { error: () => undefined, warn: () => undefined, info: () => undefined };
 
@@ -73,7 +62,7 @@ function expectContiguous(events: readonly StuiEvent[]): void {
 describe("NATS events - what subscribers see", () => {
   it("publishes Connected → Reconnecting → Connected, each once and in order, when an image is killed and brought back", async () => {
     const dev = await startImageSim();
-    const h = await startService({ nats: { servers: nats.url }, images: [{ id: "dev", address: dev.endpoint }] });
+    const h = await startService({ nats: { servers: nats().url }, images: [{ id: "dev", address: dev.endpoint }] });
     await connectedVia(h, "dev");
     const live = h.client.events({ subject: "stui.events.image.*.status" });
     const seen: StuiEvent[] = [];
@@ -100,7 +89,7 @@ describe("NATS events - what subscribers see", () => {
 
   it("lets a subscriber that joins late replay what it missed, by time or by sequence, then go on live", async () => {
     const dev = await startImageSim();
-    const h = await startService({ nats: { servers: nats.url }, images: [{ id: "dev", address: dev.endpoint }] });
+    const h = await startService({ nats: { servers: nats().url }, images: [{ id: "dev", address: dev.endpoint }] });
     await expect
       .poll(async () => (await h.client.getImageConnectionStatus({ image_id: "dev" })).type)
       .toBe("ImageConnectionStatus");
@@ -140,11 +129,11 @@ describe("NATS events - what subscribers see", () => {
 
   it("keeps working through a NATS restart: events produced while it is down are published after, in order", async () => {
     const dev = await startImageSim();
-    const h = await startService({ nats: { servers: nats.url }, images: [{ id: "dev", address: dev.endpoint }] });
+    const h = await startService({ nats: { servers: nats().url }, images: [{ id: "dev", address: dev.endpoint }] });
     await expect
       .poll(async () => (await h.client.getImageConnectionStatus({ image_id: "dev" })).type)
       .toBe("ImageConnectionStatus");
-    const restarted = nats.restart({ downMs: 1500 });
+    const restarted = nats().restart({ downMs: 1500 });
     await expect.poll(() => h.service.link.status, { timeout: 5000 }).toBe("Reconnecting");
     // The manager goes on while NATS is away; its events wait in the buffer.
     const during = await h.service.manager.handle({
@@ -185,7 +174,7 @@ describe("NATS events - what subscribers see", () => {
 
 describe("NATS events - the publisher's rules", () => {
   async function publisher(options: { bufferLimit?: number; healthDebounceMs?: number } = {}) {
-    const nc = await connectNats({ servers: nats.url });
+    const nc = await connectNats({ servers: nats().url });
     const link = new NatsLink(nc, quietLogger);
     const p = await EventPublisher.start(link, { instanceId: "p", ...options }, quietLogger);
     const received: StuiEvent[] = [];
@@ -249,7 +238,7 @@ describe("NATS events - the publisher's rules", () => {
   it("holds at most bufferLimit events while NATS is down, drops the oldest and counts them", async () => {
     const t = await publisher({ bufferLimit: 5 });
     try {
-      await nats.process().stop();
+      await nats().process().stop();
       await expect.poll(() => t.link.status, { timeout: 5000 }).toBe("Reconnecting");
       for (let i = 0; i < 12; i++) {
         t.p.publish(
@@ -265,7 +254,7 @@ describe("NATS events - the publisher's rules", () => {
         );
       }
       expect(t.p.counts).toMatchObject({ buffered: 5, dropped: 7 });
-      await nats.restart();
+      await nats().restart();
       await expect.poll(() => t.p.counts.buffered, { timeout: 10_000 }).toBe(0);
       // instance.started was 1, the twelve 2…13; the seven oldest were dropped.
       await expect.poll(() => t.received.map((e) => e.sequence), { timeout: 5000 }).toEqual([9, 10, 11, 12, 13]);

@@ -10,7 +10,7 @@ import { randomInt } from "node:crypto";
 import { ServiceErrorCodeHeader } from "@nats-io/services";
 import type { Msg } from "@nats-io/transport-node";
 import fc from "fast-check";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { z } from "zod";
 import { SERVICE_ERROR_CODES } from "../src/actors/nats-api.js";
 import {
@@ -30,21 +30,10 @@ import {
   type Response as ResponseValue,
 } from "../src/protocol/index.js";
 import { arbitraryOf, safeJson } from "./helpers/arbitrary.js";
-import { cleanupManagers } from "./helpers/manager.js";
-import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
-import { stopAllProcesses } from "./helpers/processes.js";
-import { startService, stopServices, type ServiceHarness } from "./helpers/service.js";
+import { natsServerPerTest } from "./helpers/per-test.js";
+import { startService, type ServiceHarness } from "./helpers/service.js";
 
-let nats: NatsServerHandle;
-beforeEach(async () => {
-  nats = await startNatsServer();
-});
-afterEach(async () => {
-  await stopServices();
-  await cleanupManagers();
-  await stopAllProcesses();
-  await nats.stop();
-});
+const nats = natsServerPerTest();
 
 /** How many bodies one run sends; enough that at least 10 000 of them are malformed. */
 const CASES = 11_000;
@@ -386,7 +375,7 @@ const failuresToAnswer = (h: ServiceHarness) =>
 
 describe("NATS API - malformed requests", () => {
   it(`answers ${CASES} random and malformed bodies on every subject decodably, refusing the malformed ones by what is wrong, and keeps serving`, async () => {
-    const h = await startService({ nats: { servers: nats.url } });
+    const h = await startService({ nats: { servers: nats().url } });
     const seed = Number(process.env["STUI_FUZZ_SEED"] ?? randomInt(2 ** 31));
     const replay = `seed ${seed} (STUI_FUZZ_SEED=${seed} replays it)`;
     // A valid ConnectImage would add an image that dials whatever address it names: not sent.
@@ -426,7 +415,7 @@ describe("NATS API - malformed requests", () => {
 
   // Found by the run above: each pins one cause down with fixed bodies.
   it("answers bodies whose diagnosis holds a line break, which a NATS header cannot carry", async () => {
-    const h = await startService({ nats: { servers: nats.url } });
+    const h = await startService({ nats: { servers: nats().url } });
     const bodies: [string, string][] = [
       // JSON.parse's message quotes the text it choked on, line breaks included.
       [apiSubject("ListImages"), "ab\ncd"],
@@ -441,7 +430,7 @@ describe("NATS API - malformed requests", () => {
   });
 
   it("answers bodies whose diagnosis would echo a key of hundreds of kilobytes past max_payload", async () => {
-    const h = await startService({ nats: { servers: nats.url } });
+    const h = await startService({ nats: { servers: nats().url } });
     const bodies: [string, string][] = [
       // The message names the keys, and goes out twice: in the body and in the error header.
       [API_REQUEST_SUBJECT, `{"${"k".repeat(600_000)}": {}, "ListImages": {}}`],

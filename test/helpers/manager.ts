@@ -31,9 +31,26 @@ export interface ManagerHarness extends AsyncDisposable {
   readonly dir: string;
   readonly statuses: ImageStatusChanged[];
   readonly notices: SessionNotice[];
-  readonly logged: Array<{ level: string; msg: string; obj: object }>;
+  readonly logged: LogEntry[];
   /** Stops the manager (keeping the directory), e.g. to start another over the same store. */
   stop(): Promise<void>;
+}
+
+export interface LogEntry {
+  readonly level: string;
+  readonly msg: string;
+  readonly obj: object;
+}
+
+/** A logger that keeps every entry, for tests to look at. */
+export function recordingLogger(): { readonly logged: LogEntry[]; readonly logger: Logger } {
+  const logged: LogEntry[] = [];
+  const logger: Logger = {
+    error: (obj, msg) => logged.push({ level: "error", msg, obj }),
+    warn: (obj, msg) => logged.push({ level: "warn", msg, obj }),
+    info: (obj, msg) => logged.push({ level: "info", msg, obj }),
+  };
+  return { logged, logger };
 }
 
 const dirs = new Set<string>();
@@ -53,12 +70,7 @@ export async function startManager(
   } = { images: [] },
 ): Promise<ManagerHarness> {
   const dir = options.dir ?? (await makeStoreDir());
-  const logged: ManagerHarness["logged"] = [];
-  const logger: Logger = {
-    error: (obj, msg) => logged.push({ level: "error", msg, obj }),
-    warn: (obj, msg) => logged.push({ level: "warn", msg, obj }),
-    info: (obj, msg) => logged.push({ level: "info", msg, obj }),
-  };
+  const { logged, logger } = recordingLogger();
   const store = await FileSessionStore.open({ dir, logger });
   const manager = await SessionManager.start({
     store,

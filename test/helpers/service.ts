@@ -6,16 +6,9 @@ import { FileSessionStore } from "../../src/actors/file-session-store.js";
 import type { EventPublisherOptions } from "../../src/actors/event-publisher.js";
 import type { NatsOptions } from "../../src/actors/nats-link.js";
 import { StuiClient } from "../../src/client.js";
-import type { Logger } from "../../src/logger.js";
 import type { ImageConfig, ManagerPolicy } from "../../src/machines/session-manager.js";
 import { StuiService } from "../../src/service.js";
-import { makeStoreDir, TEST_CONNECTION } from "./manager.js";
-
-export interface LogEntry {
-  readonly level: string;
-  readonly msg: string;
-  readonly obj: object;
-}
+import { makeStoreDir, recordingLogger, TEST_CONNECTION, type LogEntry } from "./manager.js";
 
 export interface ServiceHarness extends AsyncDisposable {
   readonly service: StuiService;
@@ -39,12 +32,7 @@ export async function startService(options: {
   maxBodyBytes?: number;
 }): Promise<ServiceHarness> {
   const dir = options.dir ?? (await makeStoreDir());
-  const logged: LogEntry[] = [];
-  const logger: Logger = {
-    error: (obj, msg) => logged.push({ level: "error", msg, obj }),
-    warn: (obj, msg) => logged.push({ level: "warn", msg, obj }),
-    info: (obj, msg) => logged.push({ level: "info", msg, obj }),
-  };
+  const { logged, logger } = recordingLogger();
   const store = await FileSessionStore.open({ dir, logger });
   const service = await StuiService.start({
     instanceId: options.instanceId ?? "test",
