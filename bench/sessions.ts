@@ -216,10 +216,15 @@ async function listSessions(root: string, sim: Sim): Promise<void> {
 
 export async function run(): Promise<void> {
   const root = await makeTempRoot();
+  // Ctrl-C arrives more than once (from the terminal and relayed by npm and tsx): clean up once,
+  // and keep the handler so a second signal cannot end the process before that is done.
+  let cleaning = false;
   const interrupted = (): void => {
+    if (cleaning) return;
+    cleaning = true;
     void stopSims().then(() => removeDir(root).finally(() => process.exit(130)));
   };
-  process.once("SIGINT", interrupted);
+  process.on("SIGINT", interrupted);
   try {
     const sim = await startSim();
     console.log(`sessions: stui image-sim pid ${sim.pid} at ${sim.endpoint}; temp dir ${root}`);
