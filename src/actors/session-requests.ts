@@ -61,7 +61,7 @@ function requireKnownImage(ctx: HandlerContext, imageId: string): void {
   throw new RequestError("ImageNotFound", `no image ${imageId} and no sessions stored for it`);
 }
 
-function connectedImage(ctx: HandlerContext, imageId: string) {
+function imageRef(ctx: HandlerContext, imageId: string) {
   const entry = stateOf(ctx).images.get(imageId);
   if (entry === undefined) throw new RequestError("ImageNotFound", `no image ${imageId}`);
   return entry.ref;
@@ -156,7 +156,7 @@ const getImageConnectionStatus: Handler<"GetImageConnectionStatus"> = async (ctx
   Promise.resolve({ type: "ImageConnectionStatus", ...requireImage(ctx, request.image_id) });
 
 const createSession: Handler<"CreateSession"> = async (ctx, request) => {
-  const ref = connectedImage(ctx, request.image_id);
+  const ref = imageRef(ctx, request.image_id);
   const info = await requestImage(ref, "create_session", { client_id: request.client_id });
   const image = requireImage(ctx, request.image_id);
   const existing = stateOf(ctx).registry.get(info.session_id);
@@ -225,7 +225,7 @@ const evaluate: Handler<"Evaluate"> = async (ctx, request) => {
       `client ${request.client_id} has no current image context: name image_id or switch first`,
     );
   }
-  const result = await requestImage(connectedImage(ctx, imageId), "evaluate", { code: request.code });
+  const result = await requestImage(imageRef(ctx, imageId), "evaluate", { code: request.code });
   return { type: "EvaluationResult", image_id: imageId, ...result };
 };
 
@@ -246,7 +246,7 @@ const connectImage: Handler<"ConnectImage"> = async (ctx, request) => {
     config: { id: request.image_id, address: request.address, name: request.name },
   });
   // Answer with the first outcome (Connected, or the first failed attempt) rather than Unknown.
-  const ref = connectedImage(ctx, request.image_id);
+  const ref = imageRef(ctx, request.image_id);
   const connectTimeoutMs = ref.getSnapshot().context.policy.connectTimeoutMs;
   await waitForStatus(ref, "Connected", connectTimeoutMs + 100).catch(() => undefined);
   return { type: "ImageConnected", ...requireImage(ctx, request.image_id) };
