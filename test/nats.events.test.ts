@@ -93,6 +93,9 @@ describe("NATS events - what subscribers see", () => {
     await expect
       .poll(async () => (await h.client.getImageConnectionStatus({ image_id: "dev" })).type)
       .toBe("ImageConnectionStatus");
+    // Replay by time goes by when the stream stored an event: let what came before be stored first.
+    await expect.poll(() => h.service.publisher.counts.buffered).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
     const before = new Date();
     await new Promise((resolve) => setTimeout(resolve, 20));
     const created = await h.client.createSession({ image_id: "dev", client_id: "alice" });
