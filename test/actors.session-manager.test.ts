@@ -44,6 +44,10 @@ async function refused<K extends RequestType>(h: ManagerHarness, type: K, body: 
   return response;
 }
 
+/** A session of `client` on `image`, without name or description. */
+const createSession = (h: ManagerHarness, image_id: string, client_id: string) =>
+  ok(h, "CreateSession", { image_id, client_id, session_name: null, description: null });
+
 /** The session notices of one kind, in order. */
 const lifecycle = (h: ManagerHarness, kind: "created" | "closed" | "orphaned" | "cleaned"): SessionLifecycle[] =>
   h.notices.flatMap((n) => (n.kind === kind ? [n.data] : []));
@@ -80,7 +84,7 @@ describe("session manager - requests against real images", () => {
     expect(created.session).toMatchObject({ client_id: "alice", image_id: "dev", session_name: "work" });
     // system_info is asked on connect and answered first (REP answers in order).
     expect(created.session).toMatchObject({ image_version: "Pharo-13.0", image_name: "Dev" });
-    await ok(h, "CreateSession", { image_id: "staging", client_id: "bob", session_name: null, description: null });
+    await createSession(h, "staging", "bob");
 
     const all = await ok(h, "ListImageSessions", { image_id: null, include_disconnected: false });
     expect(all.sessions.map((s) => s.image_id).sort()).toEqual(["dev", "staging"]);
@@ -102,12 +106,7 @@ describe("session manager - requests against real images", () => {
 
   it("deletes the record when a session is closed without saving, and the image forgets it", async () => {
     const { h, dev } = await twoImages();
-    const { session } = await ok(h, "CreateSession", {
-      image_id: "dev",
-      client_id: "alice",
-      session_name: null,
-      description: null,
-    });
+    const { session } = await createSession(h, "dev", "alice");
     expect(await ok(h, "CloseSession", { session_id: session.session_id, save_state: false })).toMatchObject({
       saved: false,
     });
@@ -168,18 +167,8 @@ describe("session manager - requests against real images", () => {
       to_image_id: "dev",
       preserve_context: true,
     });
-    const mine = await ok(h, "CreateSession", {
-      image_id: "dev",
-      client_id: "alice",
-      session_name: null,
-      description: null,
-    });
-    const theirs = await ok(h, "CreateSession", {
-      image_id: "dev",
-      client_id: "bob",
-      session_name: null,
-      description: null,
-    });
+    const mine = await createSession(h, "dev", "alice");
+    const theirs = await createSession(h, "dev", "bob");
     await ok(h, "SwitchImageContext", {
       client_id: "alice",
       from_image_id: "dev",
@@ -218,7 +207,7 @@ describe("session manager - requests against real images", () => {
 
   it("reports image status, the image list and the health summary with session counts", async () => {
     const { h } = await twoImages();
-    await ok(h, "CreateSession", { image_id: "dev", client_id: "alice", session_name: null, description: null });
+    await createSession(h, "dev", "alice");
     const status = await ok(h, "GetImageConnectionStatus", { image_id: "dev" });
     expect(status).toMatchObject({ image_id: "dev", name: "Dev image", status: "Connected", session_count: 1 });
     expect(status.last_activity).not.toBeNull();
@@ -245,12 +234,7 @@ describe("session manager - requests against real images", () => {
     const moved = await refused(h, "ConnectImage", { image_id: "build", address: "tcp://127.0.0.1:1", name: null });
     expect(moved.code).toBe("Conflict");
 
-    const { session } = await ok(h, "CreateSession", {
-      image_id: "build",
-      client_id: "alice",
-      session_name: null,
-      description: null,
-    });
+    const { session } = await createSession(h, "build", "alice");
     expect(await ok(h, "DisconnectImage", { image_id: "build" })).toEqual({
       type: "ImageDisconnected",
       image_id: "build",
@@ -283,8 +267,7 @@ describe("session manager - requests against real images", () => {
 
   it("cleans up only orphans unless forced, never active sessions with preserve_active, and by idle age", async () => {
     const { h } = await twoImages();
-    const create = (client: string) =>
-      ok(h, "CreateSession", { image_id: "dev", client_id: client, session_name: null, description: null });
+    const create = (client: string) => createSession(h, "dev", client);
     const open = await create("alice");
     const closed = await create("bob");
     await ok(h, "CloseSession", { session_id: closed.session.session_id, save_state: true });
@@ -303,12 +286,7 @@ describe("session manager - requests against real images", () => {
 describe("session manager - when images go away", () => {
   it("orphans the sessions an image lost across its restart, announcing each once", async () => {
     const { h, dev } = await twoImages();
-    const { session } = await ok(h, "CreateSession", {
-      image_id: "dev",
-      client_id: "alice",
-      session_name: null,
-      description: null,
-    });
+    const { session } = await createSession(h, "dev", "alice");
     dev.kill("SIGKILL");
     await expect.poll(() => h.statuses.filter((s) => s.image_id === "dev").at(-1)?.status).toBe("Reconnecting");
     await using _restarted = await startImageSim({ bind: dev.endpoint, name: "Dev" });
@@ -330,12 +308,7 @@ describe("session manager - when images go away", () => {
 
   it("keeps the sessions of an image that comes back still knowing them, and adopts orphans it knows", async () => {
     const { h, dev } = await twoImages();
-    const { session } = await ok(h, "CreateSession", {
-      image_id: "dev",
-      client_id: "alice",
-      session_name: null,
-      description: null,
-    });
+    const { session } = await createSession(h, "dev", "alice");
     await ok(h, "DisconnectImage", { image_id: "dev" });
     expect(await ok(h, "GetImageSessionStats", { image_id: "dev" })).toMatchObject({ orphaned_sessions: 1 });
     await ok(h, "ConnectImage", { image_id: "dev", address: dev.endpoint, name: null });
@@ -368,7 +341,7 @@ describe("session manager - when images go away", () => {
       policy: { failedGraceMs: 300, connection: { maxRestarts: 2, backoffBaseMs: 20, backoffCapMs: 50 } },
     });
     await connected(h, "dev");
-    await ok(h, "CreateSession", { image_id: "dev", client_id: "alice", session_name: null, description: null });
+    await createSession(h, "dev", "alice");
     await dev.stop();
     await expect.poll(() => h.statuses.at(-1)?.status, { timeout: 15_000 }).toBe("Failed");
     await expect.poll(() => h.notices.filter((n) => n.kind === "orphaned").length, { timeout: 5_000 }).toBe(1);
@@ -400,12 +373,7 @@ describe("session manager - when images go away", () => {
       policy: { orphanMaxAgeMs: 200, sweepIntervalMs: 100 },
     });
     await connected(h, "dev");
-    const { session } = await ok(h, "CreateSession", {
-      image_id: "dev",
-      client_id: "alice",
-      session_name: null,
-      description: null,
-    });
+    const { session } = await createSession(h, "dev", "alice");
     await ok(h, "DisconnectImage", { image_id: "dev" });
     await expect
       .poll(() => h.notices.map((n) => n.kind), { timeout: 5_000 })
