@@ -80,6 +80,14 @@ export interface PublisherCounts {
   readonly dropped: number;
 }
 
+/** The event type of each session lifecycle notice. */
+const SESSION_EVENTS = {
+  created: "io.stui.session.created",
+  closed: "io.stui.session.closed",
+  orphaned: "io.stui.session.orphaned",
+  cleaned: "io.stui.session.cleaned",
+} as const satisfies Record<Exclude<SessionNotice["kind"], "context">, EventType>;
+
 interface Outgoing {
   readonly id: string;
   readonly subject: string;
@@ -225,22 +233,10 @@ export class EventPublisher {
   }
 
   private notice(notice: SessionNotice): void {
-    switch (notice.kind) {
-      case "context":
-        this.publish("io.stui.context.switched", notice.data, notice.data.client_id);
-        return;
-      case "created":
-        this.publish("io.stui.session.created", notice.data, notice.data.image_id);
-        return;
-      case "closed":
-        this.publish("io.stui.session.closed", notice.data, notice.data.image_id);
-        return;
-      case "orphaned":
-        this.publish("io.stui.session.orphaned", notice.data, notice.data.image_id);
-        return;
-      case "cleaned":
-        this.publish("io.stui.session.cleaned", notice.data, notice.data.image_id);
-        return;
+    if (notice.kind === "context") {
+      this.publish("io.stui.context.switched", notice.data, notice.data.client_id);
+    } else {
+      this.publish(SESSION_EVENTS[notice.kind], notice.data, notice.data.image_id);
     }
   }
 
