@@ -8,7 +8,7 @@ import { EventPublisher } from "../src/actors/event-publisher.js";
 import { connectNats, NatsLink } from "../src/actors/nats-link.js";
 import type { ReplayedEvent } from "../src/client.js";
 import type { ImageHealthChanged, RequestOf, StuiEvent } from "../src/protocol/index.js";
-import { startImageSim } from "./helpers/image-sim.js";
+import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { natsServerPerTest } from "./helpers/per-test.js";
 import { startService, type ServiceHarness } from "./helpers/service.js";
 
@@ -37,6 +37,14 @@ async function storedEvents(h: ServiceHarness, subject?: string): Promise<Replay
   return out;
 }
 
+/** A service with one image, `dev`, once it is Connected. */
+async function serviceWithDev(): Promise<{ h: ServiceHarness; dev: ImageSimHandle }> {
+  const dev = await startImageSim();
+  const h = await startService({ nats: { servers: nats().url }, images: [{ id: "dev", address: dev.endpoint }] });
+  await connectedVia(h, "dev");
+  return { h, dev };
+}
+
 async function connectedVia(h: ServiceHarness, imageId: string): Promise<void> {
   await expect
     .poll(
@@ -61,9 +69,7 @@ function expectContiguous(events: readonly StuiEvent[]): void {
 
 describe("NATS events - what subscribers see", () => {
   it("publishes Connected → Reconnecting → Connected, each once and in order, when an image is killed and brought back", async () => {
-    const dev = await startImageSim();
-    const h = await startService({ nats: { servers: nats().url }, images: [{ id: "dev", address: dev.endpoint }] });
-    await connectedVia(h, "dev");
+    const { h, dev } = await serviceWithDev();
     const live = h.client.events({ subject: "stui.events.image.*.status" });
     const seen: StuiEvent[] = [];
     void (async () => {
@@ -88,11 +94,7 @@ describe("NATS events - what subscribers see", () => {
   });
 
   it("lets a subscriber that joins late replay what it missed, by time or by sequence, then go on live", async () => {
-    const dev = await startImageSim();
-    const h = await startService({ nats: { servers: nats().url }, images: [{ id: "dev", address: dev.endpoint }] });
-    await expect
-      .poll(async () => (await h.client.getImageConnectionStatus({ image_id: "dev" })).type)
-      .toBe("ImageConnectionStatus");
+    const { h } = await serviceWithDev();
     // Replay by time goes by when the stream stored an event: let what came before be stored first.
     await expect.poll(() => h.service.publisher.counts.buffered).toBe(0);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -131,11 +133,7 @@ describe("NATS events - what subscribers see", () => {
   });
 
   it("keeps working through a NATS restart: events produced while it is down are published after, in order", async () => {
-    const dev = await startImageSim();
-    const h = await startService({ nats: { servers: nats().url }, images: [{ id: "dev", address: dev.endpoint }] });
-    await expect
-      .poll(async () => (await h.client.getImageConnectionStatus({ image_id: "dev" })).type)
-      .toBe("ImageConnectionStatus");
+    const { h } = await serviceWithDev();
     const restarted = nats().restart({ downMs: 1500 });
     await expect.poll(() => h.service.link.status, { timeout: 5000 }).toBe("Reconnecting");
     // The manager goes on while NATS is away; its events wait in the buffer.

@@ -4,7 +4,15 @@
  */
 import { readFileSync } from "node:fs";
 
-type Command = { readonly summary: string; readonly load: () => Promise<{ run: (argv: string[]) => Promise<number> }> };
+type Command = { readonly summary: string; readonly load: () => Promise<{ run: Run }> };
+
+type Run = (argv: string[]) => Promise<number>;
+
+/** The client commands share one module. */
+const clientCommand =
+  (name: "images" | "sessions" | "switchContext" | "cleanup" | "events") => async (): Promise<{ run: Run }> => ({
+    run: (await import("./client-commands.js"))[name],
+  });
 
 const commands: Record<string, Command> = {
   serve: {
@@ -17,23 +25,23 @@ const commands: Record<string, Command> = {
   },
   images: {
     summary: "list the images and their connection status (over NATS)",
-    load: async () => ({ run: (await import("./client-commands.js")).images }),
+    load: clientCommand("images"),
   },
   sessions: {
     summary: "list stored sessions, of one image with --image",
-    load: async () => ({ run: (await import("./client-commands.js")).sessions }),
+    load: clientCommand("sessions"),
   },
   switch: {
     summary: "switch a client's current image: --client C --to ID",
-    load: async () => ({ run: (await import("./client-commands.js")).switchContext }),
+    load: clientCommand("switchContext"),
   },
   cleanup: {
     summary: "remove an image's orphaned sessions: --image ID [--force]",
-    load: async () => ({ run: (await import("./client-commands.js")).cleanup }),
+    load: clientCommand("cleanup"),
   },
   events: {
     summary: "follow events live, or replay them --since a time",
-    load: async () => ({ run: (await import("./client-commands.js")).events }),
+    load: clientCommand("events"),
   },
   "image-sim": {
     summary: "run a simulated Smalltalk image (ZeroMQ REP) for tests and demos",
