@@ -5,6 +5,7 @@
 import type { Service } from "@nats-io/services";
 import { EventPublisher, type EventPublisherOptions } from "./actors/event-publisher.js";
 import { startApi } from "./actors/nats-api.js";
+import type { RefusalReason } from "./actors/reply-guard.js";
 import { connectNats, NatsLink, redactNatsOptions, serversOf, type NatsOptions } from "./actors/nats-link.js";
 import { SessionManager } from "./actors/session-manager.js";
 import type { SessionStore } from "./actors/session-store.js";
@@ -28,6 +29,10 @@ export interface ServiceOptions {
   readonly logger?: Logger;
   /** Told of every API answer sent (for metrics). */
   readonly onAnswer?: (endpoint: string, response: Response) => void;
+  /** Reply subject prefixes the API answers to. @default ["_INBOX."] */
+  readonly replyPrefixes?: readonly string[];
+  /** Told of every request refused for its reply subject (for metrics). */
+  readonly onRefused?: (reason: RefusalReason, subject: string) => void;
 }
 
 export class StuiService {
@@ -74,6 +79,8 @@ export class StuiService {
           version: SERVICE_VERSION,
           ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
           ...(options.onAnswer === undefined ? {} : { onAnswer: options.onAnswer }),
+          ...(options.replyPrefixes === undefined ? {} : { replyPrefixes: options.replyPrefixes }),
+          ...(options.onRefused === undefined ? {} : { onRefused: options.onRefused }),
         },
         logger,
       );

@@ -4,10 +4,12 @@
  * request's fields as a JSON body (an empty body is `{}`), plus `stui.api.request` taking the
  * externally tagged `Request`. Every answer is the externally tagged `Response`; an `Error` is also
  * flagged with the service error headers (`Nats-Service-Error`, `Nats-Service-Error-Code`).
- * Instances share the load through the queue group `stui`.
+ * Instances share the load through the queue group `stui`. Only requests whose reply subject is
+ * under an accepted inbox prefix are answered (see `reply-guard.ts`).
  */
 import { Svcm, type Service, type ServiceMsg } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { guardReplies, type ReplyGuardOptions } from "./reply-guard.js";
 import type { SessionManager } from "./session-manager.js";
 import type { Logger } from "../logger.js";
 import {
@@ -28,7 +30,7 @@ import {
   type Response,
 } from "../protocol/index.js";
 
-export interface ApiOptions {
+export interface ApiOptions extends Pick<ReplyGuardOptions, "replyPrefixes" | "onRefused"> {
   readonly instanceId: string;
   /** The service version `$SRV.INFO` reports. */
   readonly version: string;
@@ -61,7 +63,9 @@ export async function startApi(
   logger: Logger,
 ): Promise<Service> {
   const limits = { ...DEFAULT_LIMITS, maxBytes: options.maxBodyBytes ?? DEFAULT_LIMITS.maxBytes };
-  const service = await new Svcm(nc).add({
+  // Every subscription of the service, `$SRV.*` included, answers only to accepted inboxes.
+  const guarded = guardReplies(nc, options, logger);
+  const service = await new Svcm(guarded).add({
     name: SERVICE_NAME,
     version: options.version,
     description: "STUI multi-image session service",

@@ -7,7 +7,7 @@ import type { EventPublisherOptions } from "../../src/actors/event-publisher.js"
 import type { NatsOptions } from "../../src/actors/nats-link.js";
 import { StuiClient } from "../../src/client.js";
 import type { ImageConfig, ManagerPolicy } from "../../src/machines/session-manager.js";
-import { StuiService } from "../../src/service.js";
+import { StuiService, type ServiceOptions } from "../../src/service.js";
 import { makeStoreDir, recordingLogger, TEST_CONNECTION, type LogEntry } from "./manager.js";
 
 export interface ServiceHarness extends AsyncDisposable {
@@ -30,6 +30,8 @@ export async function startService(options: {
   policy?: Partial<ManagerPolicy>;
   events?: Omit<EventPublisherOptions, "instanceId">;
   maxBodyBytes?: number;
+  replyPrefixes?: ServiceOptions["replyPrefixes"];
+  onRefused?: ServiceOptions["onRefused"];
 }): Promise<ServiceHarness> {
   const dir = options.dir ?? (await makeStoreDir());
   const { logged, logger } = recordingLogger();
@@ -42,6 +44,8 @@ export async function startService(options: {
     policy: { ...options.policy, connection: { ...TEST_CONNECTION, ...options.policy?.connection } },
     ...(options.events === undefined ? {} : { events: options.events }),
     ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.replyPrefixes === undefined ? {} : { replyPrefixes: options.replyPrefixes }),
+    ...(options.onRefused === undefined ? {} : { onRefused: options.onRefused }),
     logger,
   });
   const client = await StuiClient.connect({ ...options.nats, timeoutMs: 10_000 });
