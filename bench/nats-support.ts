@@ -51,6 +51,7 @@ export async function startInProcess(config: ServiceConfig, logger?: Logger): Pr
     error: () => void (problems += 1),
     warn: () => void (problems += 1),
     info: () => undefined,
+    debug: () => undefined,
   };
   const store = await FileSessionStore.open({ dir: config.dir, logger: counting });
   let service: StuiService;
@@ -67,7 +68,7 @@ export async function startInProcess(config: ServiceConfig, logger?: Logger): Pr
     await store.close();
     throw error;
   }
-  return { where: "in-process", service, problems: () => problems, stop: () => service.stop(2000) };
+  return { where: "in-process", service, problems: () => problems, stop: async () => void (await service.stop(2000)) };
 }
 
 const SELF = fileURLToPath(import.meta.url);
@@ -100,7 +101,12 @@ export async function startChild(config: ServiceConfig): Promise<RunningService>
 async function serveChild(config: ServiceConfig): Promise<void> {
   const toStderr = (level: string) => (obj: object, msg: string) =>
     void process.stderr.write(`${JSON.stringify({ level, msg, ...obj })}\n`);
-  const running = await startInProcess(config, { error: toStderr("error"), warn: toStderr("warn"), info: () => {} });
+  const running = await startInProcess(config, {
+    error: toStderr("error"),
+    warn: toStderr("warn"),
+    info: () => {},
+    debug: () => {},
+  });
   // The echo baseline with the same hops as the service: in this process, on its own connection.
   const echo = await connectBare(config.natsUrl, "child-echo");
   const bodies = new Map<number, Uint8Array>();

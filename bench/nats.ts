@@ -197,7 +197,7 @@ async function contextSwitches(bench: Bench, svc: RunningService, tag: string, s
   const nc = bench.client.nc;
   const store = await FileSessionStore.open({
     dir: path.join(bench.root, `put-baseline-${tag}`),
-    logger: { error: () => undefined, warn: () => undefined },
+    logger: { error: () => undefined, warn: () => undefined, info: () => undefined },
   });
   const baselineSubject = `bench.events.baseline`;
   let arrived: (at: number) => void = () => undefined;

@@ -54,6 +54,7 @@ export const quietLogger: Logger = {
   error: () => void (logCounts.error += 1),
   warn: () => void (logCounts.warn += 1),
   info: () => undefined,
+  debug: () => undefined,
 };
 
 setFlagsFromString("--expose-gc");

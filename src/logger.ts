@@ -6,13 +6,15 @@ export interface Logger {
   error(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
 }
 
-/** One JSON line per entry on stderr, errors reduced to name and message. */
+/** One JSON line per entry on stderr (debug entries left out), errors reduced to name and message. */
 export const stderrLogger: Logger = {
   error: (obj, msg) => writeLine("error", obj, msg),
   warn: (obj, msg) => writeLine("warn", obj, msg),
   info: (obj, msg) => writeLine("info", obj, msg),
+  debug: () => undefined,
 };
 
 function writeLine(level: string, obj: object, msg: string): void {

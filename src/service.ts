@@ -6,7 +6,14 @@ import type { Service } from "@nats-io/services";
 import { EventPublisher, type EventPublisherOptions } from "./actors/event-publisher.js";
 import { startApi } from "./actors/nats-api.js";
 import type { RefusalReason } from "./actors/reply-guard.js";
-import { connectNats, NatsLink, redactNatsOptions, serversOf, type NatsOptions } from "./actors/nats-link.js";
+import {
+  checkServer,
+  connectNats,
+  NatsLink,
+  redactNatsOptions,
+  serversOf,
+  type NatsOptions,
+} from "./actors/nats-link.js";
 import { SessionManager } from "./actors/session-manager.js";
 import type { SessionStore } from "./actors/session-store.js";
 import { stderrLogger, type Logger } from "./logger.js";
@@ -28,7 +35,7 @@ export interface ServiceOptions {
   /** @default JSON lines on stderr */
   readonly logger?: Logger;
   /** Told of every API answer sent (for metrics). */
-  readonly onAnswer?: (endpoint: string, response: Response) => void;
+  readonly onAnswer?: (endpoint: string, response: Response, seconds: number) => void;
   /** Reply subject prefixes the API answers to. @default ["_INBOX."] */
   readonly replyPrefixes?: readonly string[];
   /** Told of every request refused for its reply subject (for metrics). */
@@ -36,7 +43,7 @@ export interface ServiceOptions {
 }
 
 export class StuiService {
-  private stopping: Promise<void> | null = null;
+  private stopping: Promise<number> | null = null;
 
   private constructor(
     readonly manager: SessionManager,
@@ -47,11 +54,20 @@ export class StuiService {
     private readonly logger: Logger,
   ) {}
 
-  /** Connects to NATS (rejecting with `NatsConnectError` if it cannot), then starts everything. */
+  /**
+   * Connects to NATS (rejecting with `NatsConnectError` if it cannot, `JetStreamMissingError` if
+   * the server has no JetStream), then starts everything.
+   */
   static async start(options: ServiceOptions): Promise<StuiService> {
     const logger = options.logger ?? stderrLogger;
     logger.info({ nats: redactNatsOptions(options.nats) }, "connecting to NATS");
     const nc = await connectNats(options.nats);
+    try {
+      await checkServer(nc, logger);
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
     const link = new NatsLink(nc, logger);
     let publisher: EventPublisher | null = null;
     const natsStatus = (): NatsLinkStatus => ({
@@ -100,17 +116,19 @@ export class StuiService {
   /**
    * Stops taking requests, lets those in flight finish, stops the image connections, announces
    * `instance.<id>.stopped`, publishes what is buffered (for up to `flushTimeoutMs`), and closes.
+   * Resolves with the number of events that could not be published in that time (0: all were).
    */
-  stop(flushTimeoutMs = 5000): Promise<void> {
+  stop(flushTimeoutMs = 5000): Promise<number> {
     this.stopping ??= (async () => {
       await this.api.stop();
       await this.manager.stop();
       this.detach();
-      await this.publisher.close(flushTimeoutMs);
+      const unpublished = await this.publisher.close(flushTimeoutMs);
       await this.link.nc.drain().catch((error: unknown) => {
         this.logger.warn({ err: error }, "draining the NATS connection failed");
       });
-      this.logger.info({}, "stui service stopped");
+      this.logger.info({ unpublished_events: unpublished }, "stui service stopped");
+      return unpublished;
     })();
     return this.stopping;
   }

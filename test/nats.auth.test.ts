@@ -227,6 +227,7 @@ async function tryStart(options: NatsOptions): Promise<{ error: unknown; log: st
     error: (obj, msg) => logged.push({ level: "error", msg, obj }),
     warn: (obj, msg) => logged.push({ level: "warn", msg, obj }),
     info: (obj, msg) => logged.push({ level: "info", msg, obj }),
+    debug: (obj, msg) => logged.push({ level: "debug", msg, obj }),
   };
   const store = await FileSessionStore.open({ dir: await makeStoreDir(), logger });
   let error: unknown;

@@ -14,7 +14,7 @@ import { startService, type ServiceHarness } from "./helpers/service.js";
 
 const nats = natsServerPerTest();
 
-const quietLogger = { error: () => undefined, warn: () => undefined, info: () => undefined };
+const quietLogger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
 
 /** Every event kept in the stream so far (replayed until caught up). */
 async function storedEvents(h: ServiceHarness, subject?: string): Promise<ReplayedEvent[]> {

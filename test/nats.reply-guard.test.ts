@@ -75,7 +75,7 @@ async function watched(
   during: () => Promise<void>,
 ): Promise<Msg[]> {
   const seen: Msg[] = [];
-  const subs = subjects.map((s) => admin.subscribe(s, { callback: (_e, m) => seen.push(m) }));
+  const subs = subjects.map((s) => admin.subscribe(s, { callback: (_e, m) => void seen.push(m) }));
   await admin.flush();
   await during();
   // Anything the service was going to publish in answer has been published by now.

@@ -33,7 +33,7 @@ function session(id: string, imageId = "dev"): SessionStateData {
 }
 
 interface Logged {
-  readonly level: "error" | "warn";
+  readonly level: "error" | "warn" | "info";
   readonly obj: object;
   readonly msg: string;
 }
@@ -45,6 +45,7 @@ function recordingLogger(): { logger: StoreLogger; entries: Logged[] } {
     logger: {
       error: (obj, msg) => entries.push({ level: "error", obj, msg }),
       warn: (obj, msg) => entries.push({ level: "warn", obj, msg }),
+      info: (obj, msg) => entries.push({ level: "info", obj, msg }),
     },
   };
 }

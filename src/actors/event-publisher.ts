@@ -218,9 +218,9 @@ export class EventPublisher {
     return this.outbox.length === 0;
   }
 
-  /** Announces `instance.<id>.stopped`, publishes what it can within `timeoutMs`, and stops. */
-  async close(timeoutMs = 2000): Promise<void> {
-    if (this.closed) return;
+  /** Announces `instance.<id>.stopped`, flushes, and resolves with how many events stayed unpublished. */
+  async close(timeoutMs = 2000): Promise<number> {
+    if (this.closed) return this.outbox.length;
     this.publish("io.stui.instance.stopped", { instance_id: this.instanceId, at: timestamp() }, this.instanceId);
     await this.flush(timeoutMs);
     this.closed = true;
@@ -230,6 +230,7 @@ export class EventPublisher {
     if (this.outbox.length > 0) {
       this.logger.warn({ unpublished: this.outbox.length }, "events not published before stopping");
     }
+    return this.outbox.length;
   }
 
   private notice(notice: SessionNotice): void {

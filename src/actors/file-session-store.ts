@@ -15,7 +15,7 @@
  * One process owns a directory: revisions are checked against the file under a per-key queue,
  * which is atomic within this process only.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
@@ -26,8 +26,11 @@ import {
   ImageId,
   type Decoded,
   type SessionStateData,
+  type StoreStatus,
 } from "../protocol/index.js";
 import { eachInParallel, KeyedQueue } from "./concurrency.js";
+import { DIR_MODE, FILE_MODE, io, readIfExists, removeFile, syncDir, TEMP_FILE, writeAtomic } from "./file-io.js";
+import { PROBE_FILE, WriteGuard, type Prior, type WriteGuardOptions } from "./store-guard.js";
 import { stderrLogger } from "../logger.js";
 import {
   CorruptRecordError,
@@ -46,17 +49,14 @@ import {
   type StoreProblem,
 } from "./session-store.js";
 
-export interface FileSessionStoreOptions {
+export interface FileSessionStoreOptions extends WriteGuardOptions {
   readonly dir: string;
   readonly logger?: StoreLogger;
 }
 
-const DIR_MODE = 0o700;
-const FILE_MODE = 0o600;
 /** Files read at once while loading: overlapping reads loaded 100 000 records about 3x faster. */
 const LOAD_PARALLEL = 64;
 const MAX_KEY_LENGTH = 200;
-const TEMP_FILE = /^\..*\.tmp$/;
 
 /** The file-name key of an id (see the module comment). */
 export function fileKey(id: string): string {
@@ -69,20 +69,22 @@ export class FileSessionStore implements SessionStore {
   private readonly sessionsDir: string;
   private readonly contextsDir: string;
   private readonly queue = new KeyedQueue();
-  private tempCounter = 0;
+  private readonly guard: WriteGuard;
   private closed = false;
 
   private constructor(
     readonly dir: string,
     private readonly logger: StoreLogger,
+    options: WriteGuardOptions,
   ) {
     this.sessionsDir = path.join(dir, "sessions");
     this.contextsDir = path.join(dir, "contexts");
+    this.guard = new WriteGuard([this.sessionsDir, this.contextsDir], logger, options);
   }
 
   /** Creates or tightens the directories and removes temp files of writes never acknowledged. */
   static async open(options: FileSessionStoreOptions): Promise<FileSessionStore> {
-    const store = new FileSessionStore(path.resolve(options.dir), options.logger ?? stderrLogger);
+    const store = new FileSessionStore(path.resolve(options.dir), options.logger ?? stderrLogger, options);
     for (const dir of [store.dir, store.sessionsDir, store.contextsDir]) {
       await io("mkdir", dir, () => fs.mkdir(dir, { recursive: true, mode: DIR_MODE }));
       // mkdir leaves an existing directory's mode alone (and applies the umask to a new one).
@@ -90,7 +92,7 @@ export class FileSessionStore implements SessionStore {
     }
     for (const dir of [store.sessionsDir, store.contextsDir]) {
       const names = await io("readdir", dir, () => fs.readdir(dir));
-      const stale = names.filter((name) => TEMP_FILE.test(name));
+      const stale = names.filter((name) => TEMP_FILE.test(name) || name === PROBE_FILE);
       for (const name of stale) {
         const file = path.join(dir, name);
         store.logger.warn({ file }, "session store: removing the temp file of an unacknowledged write");
@@ -116,21 +118,21 @@ export class FileSessionStore implements SessionStore {
       return Promise.reject(new InvalidRecordError(`session: ${valid.error.message}`, { cause: valid.error }));
     }
     const target = this.sessionFile(valid.value.session_id);
-    return this.serialized(target, async () => {
-      const current = await this.currentRevision(target);
+    return this.serialized(target, async (prior) => {
+      const current = await this.currentRevision(target, prior);
       checkRevision(valid.value.session_id, expectedRevision, current);
       const revision = current + 1;
-      await this.writeAtomic(target, encodeStoredSession(revision, valid.value));
+      await writeAtomic(target, encodeStoredSession(revision, valid.value));
       return revision;
     });
   }
 
   delete(sessionId: string, expectedRevision: number | null): Promise<void> {
     const target = this.sessionFile(sessionId);
-    return this.serialized(target, async () => {
-      const current = await this.currentRevision(target);
+    return this.serialized(target, async (prior) => {
+      const current = await this.currentRevision(target, prior);
       checkRevision(sessionId, expectedRevision, current);
-      await this.remove(target);
+      await removeFile(target);
     });
   }
 
@@ -141,13 +143,18 @@ export class FileSessionStore implements SessionStore {
     }
     const target = path.join(this.contextsDir, `${fileKey(clientId)}.json`);
     return this.serialized(target, () =>
-      imageId === null ? this.remove(target) : this.writeAtomic(target, encodeContextRecord(clientId, imageId)),
+      imageId === null ? removeFile(target) : writeAtomic(target, encodeContextRecord(clientId, imageId)),
     );
+  }
+
+  status(): StoreStatus {
+    return this.guard.status();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.queue.idle();
+    this.guard.close();
   }
 
   // Internals --------------------------------------------------------------------------------
@@ -160,19 +167,22 @@ export class FileSessionStore implements SessionStore {
     if (this.closed) throw new StoreClosedError();
   }
 
-  /** Runs `task` after every earlier task on the same file, so a compare-and-set is not interleaved. */
-  private serialized<T>(file: string, task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs the write `task` after every earlier task on the same file, so a compare-and-set is not
+   * interleaved, through the guard that rolls a failed write back (see `store-guard.ts`).
+   */
+  private serialized<T>(file: string, task: (prior: Prior) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StoreClosedError());
-    return this.queue.run(file, task);
+    return this.queue.run(file, () => this.guard.run(file, task));
   }
 
   /** The stored revision; a record that no longer decodes is moved aside and counts as absent. */
-  private async currentRevision(file: string): Promise<number> {
-    const bytes = await readIfExists(file);
-    if (bytes === null) return UNREVISIONED;
-    const decoded = decodeStoredSession(bytes);
+  private async currentRevision(file: string, prior: Prior): Promise<number> {
+    if (prior.bytes === null) return UNREVISIONED;
+    const decoded = decodeStoredSession(prior.bytes);
     if (decoded.ok) return decoded.value.revision;
     await this.moveAside(file, new CorruptRecordError(file, decoded.error));
+    prior.bytes = null;
     return UNREVISIONED;
   }
 
@@ -260,75 +270,8 @@ export class FileSessionStore implements SessionStore {
     );
     return { kind: "CorruptRecord", file, movedTo, error };
   }
-
-  private async writeAtomic(target: string, text: string): Promise<void> {
-    const dir = path.dirname(target);
-    this.tempCounter += 1;
-    const temp = path.join(
-      dir,
-      `.${path.basename(target, ".json")}.${process.pid}.${this.tempCounter}.${randomBytes(4).toString("hex")}.tmp`,
-    );
-    try {
-      const handle = await fs.open(temp, "wx", FILE_MODE);
-      try {
-        await handle.chmod(FILE_MODE); // exact, whatever the umask made of the create mode
-        await handle.writeFile(text, "utf8");
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(temp, target);
-    } catch (cause) {
-      await fs.rm(temp, { force: true }).catch(() => undefined);
-      throw new StoreIoError("write", target, cause);
-    }
-    await syncDir(dir);
-  }
-
-  private async remove(target: string): Promise<void> {
-    try {
-      await fs.unlink(target);
-    } catch (cause) {
-      if (isNotFound(cause)) return;
-      throw new StoreIoError("unlink", target, cause);
-    }
-    await syncDir(path.dirname(target));
-  }
 }
 
 function checkRevision(key: string, expected: number | null, actual: number): void {
   if (expected !== null && expected !== actual) throw new RevisionConflictError(key, expected, actual);
-}
-
-async function readIfExists(file: string): Promise<Uint8Array | null> {
-  try {
-    return await fs.readFile(file);
-  } catch (cause) {
-    if (isNotFound(cause)) return null;
-    throw new StoreIoError("read", file, cause);
-  }
-}
-
-/** Makes a rename or unlink in `dir` durable. */
-async function syncDir(dir: string): Promise<void> {
-  await io("fsync", dir, async () => {
-    const handle = await fs.open(dir, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  });
-}
-
-async function io<T>(operation: string, file: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (cause) {
-    throw cause instanceof StoreIoError ? cause : new StoreIoError(operation, file, cause);
-  }
-}
-
-function isNotFound(error: unknown): boolean {
-  return error instanceof Error && "code" in error && error.code === "ENOENT";
 }

@@ -1,36 +1,52 @@
 /**
- * Prometheus metrics of a running service, served on 127.0.0.1 only: images by status and health,
- * sessions, requests and errors by endpoint, events published, buffered and dropped, and the NATS
- * link. Gauges are read from the service when scraped; request counters count as answers go out.
+ * Prometheus metrics of a running service, served on 127.0.0.1 only, with the probes an
+ * orchestrator asks: `/healthz` (the process answers) and `/readyz` (NATS connected and the store
+ * writable). Per-image series carry an `image_id` label; gauges are read from the service when
+ * scraped, request counters and the latency histogram count as answers go out. Node's default
+ * process metrics (CPU, memory, event loop lag, handles) come along.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Counter, Gauge, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { RefusalReason } from "./reply-guard.js";
 import { isActive, isOrphaned } from "../machines/session-registry.js";
-import { CONNECTION_HEALTHS, CONNECTION_STATUSES, type Response } from "../protocol/index.js";
+import {
+  CONNECTION_HEALTHS,
+  CONNECTION_STATUSES,
+  type ImageConnectionStatus,
+  type Response,
+} from "../protocol/index.js";
 import type { StuiService } from "../service.js";
+
+/** Request latency buckets, in seconds: from a cached answer to an evaluation that takes seconds. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** What `/readyz` finds: ready, or the reasons it is not. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly reasons: readonly string[];
+}
 
 export class ServiceMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<"endpoint">;
   private readonly errors: Counter<"endpoint" | "code">;
+  private readonly latency: Histogram<"endpoint">;
+  private readonly refused: Counter<"reason">;
 
   constructor(private readonly service: () => StuiService | null) {
     const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
     const state = () => this.service()?.manager.actor.getSnapshot().context ?? null;
-    const statusOf = () => {
-      const s = this.service();
-      return s === null ? [] : [...s.manager.imageStatuses()];
-    };
+    const images = (): ImageConnectionStatus[] => this.service()?.manager.imageStatuses() ?? [];
     new Gauge({
       name: "stui_images",
       help: "Images by connection status",
       labelNames: ["status"],
       registers,
       collect() {
-        const images = statusOf();
-        for (const status of CONNECTION_STATUSES)
-          this.set({ status }, images.filter((i) => i.status === status).length);
+        const all = images();
+        for (const status of CONNECTION_STATUSES) this.set({ status }, all.filter((i) => i.status === status).length);
       },
     });
     new Gauge({
@@ -39,9 +55,49 @@ export class ServiceMetrics {
       labelNames: ["health"],
       registers,
       collect() {
-        const images = statusOf();
+        const all = images();
         for (const health of CONNECTION_HEALTHS) {
-          this.set({ health }, images.filter((i) => i.connection_health === health).length);
+          this.set({ health }, all.filter((i) => i.connection_health === health).length);
+        }
+      },
+    });
+    new Gauge({
+      name: "stui_image_status",
+      help: "Each image's connection status: 1 for the current one",
+      labelNames: ["image_id", "status"],
+      registers,
+      collect() {
+        this.reset(); // an image removed at run time leaves no stale series
+        for (const image of images()) {
+          for (const status of CONNECTION_STATUSES) {
+            this.set({ image_id: image.image_id, status }, image.status === status ? 1 : 0);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: "stui_image_health",
+      help: "Each image's connection health: 1 for the current one",
+      labelNames: ["image_id", "health"],
+      registers,
+      collect() {
+        this.reset();
+        for (const image of images()) {
+          for (const health of CONNECTION_HEALTHS) {
+            this.set({ image_id: image.image_id, health }, image.connection_health === health ? 1 : 0);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: "stui_image_rtt_seconds",
+      help: "Each image's last application ping round trip (absent until one is measured)",
+      labelNames: ["image_id"],
+      registers,
+      collect() {
+        this.reset();
+        for (const image of images()) {
+          if (image.rtt_ms !== null) this.set({ image_id: image.image_id }, image.rtt_ms / 1000);
         }
       },
     });
@@ -67,6 +123,19 @@ export class ServiceMetrics {
       name: "stui_request_errors_total",
       help: "API requests answered with an Error, by endpoint and error code",
       labelNames: ["endpoint", "code"],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: "stui_request_duration_seconds",
+      help: "Time from a request's arrival to its answer, by endpoint",
+      labelNames: ["endpoint"],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.refused = new Counter({
+      name: "stui_api_refused_total",
+      help: "API requests not answered, by reason (reply_prefix: a reply subject outside the accepted inboxes)",
+      labelNames: ["reason"],
       registers,
     });
     const counts = () => this.service()?.publisher.counts ?? { published: 0, buffered: 0, dropped: 0 };
@@ -107,25 +176,66 @@ export class ServiceMetrics {
         for (const status of CONNECTION_STATUSES) this.set({ status }, status === current ? 1 : 0);
       },
     });
+    const storeWritable = () => this.service()?.manager.storeStatus().writable ?? false;
+    new Gauge({
+      name: "stui_store_writable",
+      help: "1 while the session store takes writes; 0 while degraded (a write failed, no probe has succeeded since)",
+      registers,
+      collect() {
+        this.set(storeWritable() ? 1 : 0);
+      },
+    });
   }
 
   /** Counts one answered request. */
-  answered(endpoint: string, response: Response): void {
+  answered(endpoint: string, response: Response, seconds: number): void {
     this.requests.inc({ endpoint });
+    this.latency.observe({ endpoint }, seconds);
     if (response.type === "Error") this.errors.inc({ endpoint, code: response.code });
   }
 
-  /** Serves `/metrics` on 127.0.0.1:`port` (0: any free port); resolves with the port bound. */
+  /** Counts one request that was not answered. */
+  refusedRequest(reason: RefusalReason): void {
+    this.refused.inc({ reason });
+  }
+
+  /** Ready: the service has started, its NATS link is up and its store writable. */
+  readiness(): Readiness {
+    const service = this.service();
+    if (service === null) return { ready: false, reasons: ["the service is starting"] };
+    const reasons: string[] = [];
+    if (service.link.status !== "Connected") reasons.push(`the NATS link is ${service.link.status}`);
+    const store = service.manager.storeStatus();
+    if (!store.writable) reasons.push(`the session store cannot write (${store.reason ?? "unknown"})`);
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  /**
+   * Serves `/metrics`, `/healthz` and `/readyz` on 127.0.0.1:`port` (0: any free port); resolves
+   * with the port bound, or rejects (e.g. `EADDRINUSE`) without having served anything.
+   */
   async listen(port: number): Promise<{ server: Server; port: number }> {
     const server = createServer((req, res) => {
-      if (req.url !== "/metrics") {
-        res.writeHead(404).end("not found: try /metrics\n");
-        return;
+      switch (req.url) {
+        case "/metrics":
+          this.registry.metrics().then(
+            (text) => res.writeHead(200, { "content-type": this.registry.contentType }).end(text),
+            (error: unknown) => res.writeHead(500).end(String(error)),
+          );
+          return;
+        case "/healthz":
+          res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+          return;
+        case "/readyz": {
+          const readiness = this.readiness();
+          res
+            .writeHead(readiness.ready ? 200 : 503, { "content-type": "application/json" })
+            .end(`${JSON.stringify(readiness)}\n`);
+          return;
+        }
+        default:
+          res.writeHead(404).end("not found: try /metrics, /healthz or /readyz\n");
       }
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { "content-type": this.registry.contentType }).end(text),
-        (error: unknown) => res.writeHead(500).end(String(error)),
-      );
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -38,8 +38,8 @@ export interface ApiOptions extends Pick<ReplyGuardOptions, "replyPrefixes" | "o
   readonly maxBodyBytes?: number;
   /** @default "stui" */
   readonly queueGroup?: string;
-  /** Told of every answer sent (for metrics), with the endpoint's name. */
-  readonly onAnswer?: (endpoint: string, response: Response) => void;
+  /** Told of every answer sent (for metrics), with the endpoint's name and the seconds it took. */
+  readonly onAnswer?: (endpoint: string, response: Response, seconds: number) => void;
 }
 
 /** The service error code sent with each protocol error (HTTP-like, as NATS micro services use). */
@@ -53,6 +53,7 @@ export const SERVICE_ERROR_CODES: Readonly<Record<ErrorCode, number>> = {
   Internal: 500,
   ImageError: 502,
   ImageUnavailable: 503,
+  StoreUnavailable: 503,
   Timeout: 504,
 };
 
@@ -74,8 +75,21 @@ export async function startApi(
   });
   const serve = (endpoint: string, msg: ServiceMsg, decode: () => Decoded<Request>): void => {
     // The framework drops a handler's promise: a rejection here would be unhandled, so none escapes.
+    const started = performance.now();
     void answer(msg, decode)
-      .then((response) => options.onAnswer?.(endpoint, response))
+      .then((response) => {
+        const seconds = (performance.now() - started) / 1000;
+        options.onAnswer?.(endpoint, response, seconds);
+        logger.debug(
+          {
+            endpoint,
+            answer: response.type,
+            ...(response.type === "Error" ? { code: response.code } : {}),
+            ms: Math.round(seconds * 1e6) / 1e3,
+          },
+          `answered ${endpoint}`,
+        );
+      })
       .catch((error: unknown) => {
         logger.error({ err: error, subject: msg.subject }, "answering a request failed");
       });

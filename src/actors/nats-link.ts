@@ -12,6 +12,7 @@ import {
   type ConnectionOptions,
   type NatsConnection,
 } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { Logger } from "../logger.js";
 import type { ConnectionStatus } from "../protocol/index.js";
 
@@ -58,6 +59,45 @@ export class NatsConnectError extends Error {
       },
     );
   }
+}
+
+/** The server has no JetStream, which the event stream needs. The message says how to enable it. */
+export class JetStreamMissingError extends Error {
+  override readonly name = "JetStreamMissingError";
+  constructor(server: string, cause: unknown) {
+    super(
+      `NATS at ${server} has no JetStream, which stui needs for its event stream: add \`jetstream {}\` to the server's configuration (or start nats-server with -js) and restart it`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * Checks what the service needs of the server it reached: JetStream (else `JetStreamMissingError`),
+ * and logs the server's version, warning when it cannot be made to fsync every write.
+ */
+export async function checkServer(nc: NatsConnection, logger: Logger): Promise<void> {
+  const version = nc.info?.version ?? "unknown";
+  const server = nc.getServer();
+  try {
+    await jetstreamManager(nc);
+  } catch (error) {
+    // nats.js does not export the class of this error, only its name.
+    if (error instanceof Error && error.name === "JetStreamNotEnabled") throw new JetStreamMissingError(server, error);
+    throw error;
+  }
+  logger.info({ server, server_version: version }, `connected to nats-server ${version} at ${server}`);
+  if (!versionAtLeast(version, 2, 10)) {
+    logger.warn(
+      { server_version: version },
+      `nats-server ${version} cannot fsync every write (sync_interval: always needs 2.10+): events the stream acknowledged can be lost if the NATS host loses power within its sync interval (2 min by default); see docs/operations.md`,
+    );
+  }
+}
+
+function versionAtLeast(version: string, major: number, minor: number): boolean {
+  const [a = 0, b = 0] = version.split(".").map((part) => Number.parseInt(part, 10));
+  return a > major || (a === major && b >= minor);
 }
 
 const listedServers = (options: NatsOptions): string[] =>

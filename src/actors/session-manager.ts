@@ -3,15 +3,19 @@
  * connections, runs the work its timers ask for, and serves every client request through one
  * typed entry point, `handle(request)`.
  */
+import { randomUUID } from "node:crypto";
 import { createActor, type ActorOptions } from "xstate";
 import { liveImageConnectionMachine, ImageRequestError } from "./image-connection.js";
 import { KeyedQueue } from "./concurrency.js";
 import { imageStatuses, orphanSessions, restoreSessions, RequestError, stateOf, sweepOrphans } from "./session-ops.js";
 import { handlers, type HandlerContext } from "./session-requests.js";
 import {
+  describeStoreFailure,
   InvalidRecordError,
   RevisionConflictError,
   StoreClosedError,
+  StoreIoError,
+  StoreUnavailableError,
   type SessionStore,
   type StoreProblem,
 } from "./session-store.js";
@@ -31,6 +35,7 @@ import {
   type RequestOf,
   type RequestType,
   type ResponseTo,
+  type StoreStatus,
 } from "../protocol/index.js";
 
 /** The machine with real ZeroMQ image connections. */
@@ -97,6 +102,7 @@ export class SessionManager {
       loaded.problems,
     );
     actor.on("work", ({ work }) => manager.run(work));
+    logImageChanges(actor, logger);
     actor.subscribe({ error: (error) => logger.error({ err: error }, "session manager stopped on an error") });
     actor.start();
     const configured = new Set(options.images.map((i) => i.id));
@@ -145,6 +151,11 @@ export class SessionManager {
     return imageStatuses(this.ctx);
   }
 
+  /** Whether the store takes writes (the health summary and `/readyz` report it). */
+  storeStatus(): StoreStatus {
+    return this.store.status();
+  }
+
   get sessionCount(): number {
     return stateOf(this.ctx).registry.size;
   }
@@ -184,8 +195,41 @@ export class SessionManager {
     }
     if (error instanceof InvalidRecordError) return errorResponse("InvalidRequest", error.message);
     if (error instanceof StoreClosedError) return errorResponse("Internal", "the session manager is stopping");
-    this.ctx.logger.error({ err: error, request: type }, "request failed");
-    const message = error instanceof Error ? error.message : String(error);
-    return errorResponse("Internal", `${type} failed: ${message}`);
+    // The answer says what could not be done and an id; the detail (paths, system errors, the
+    // stack) goes to the log only, under the same id.
+    const errorId = randomUUID();
+    if (error instanceof StoreUnavailableError || error instanceof StoreIoError) {
+      const reason = error instanceof StoreIoError ? describeStoreFailure(error) : (error.status.reason ?? "unknown");
+      this.ctx.logger.warn({ err: error, request: type, error_id: errorId }, `${type} refused: the store cannot write`);
+      return errorResponse(
+        "StoreUnavailable",
+        `the session store cannot write (${reason}), so nothing was changed; retry later (error id ${errorId})`,
+        { error_id: errorId },
+      );
+    }
+    this.ctx.logger.error({ err: error, request: type, error_id: errorId }, `${type} failed`);
+    return errorResponse("Internal", `${type} failed in the service (error id ${errorId})`, { error_id: errorId });
   }
+}
+
+/**
+ * What an operator reads in the log: every image status change at info, going down (Reconnecting,
+ * Failed) at warn with the reason; health changes at debug.
+ */
+function logImageChanges(actor: SessionManagerActor, logger: Logger): void {
+  actor.on("status", ({ data }) => {
+    const entry = { image_id: data.image_id, status: data.status, previous_status: data.previous_status };
+    const message = `image ${data.image_id}: ${data.previous_status} → ${data.status}`;
+    if (data.status === "Reconnecting" || data.status === "Failed") {
+      logger.warn({ ...entry, reason: data.reason }, `${message}${data.reason === null ? "" : ` (${data.reason})`}`);
+    } else {
+      logger.info(entry, message);
+    }
+  });
+  actor.on("health", ({ data }) => {
+    logger.debug(
+      { image_id: data.image_id, health: data.health, previous_health: data.previous_health, rtt_ms: data.rtt_ms },
+      `image ${data.image_id}: health ${data.previous_health} → ${data.health}`,
+    );
+  });
 }

@@ -289,6 +289,7 @@ const getConnectionHealthSummary: Handler<"GetConnectionHealthSummary"> = async 
       rtt_ms: i.rtt_ms,
     })),
     nats: ctx.natsStatus(),
+    store: ctx.store.status(),
   });
 };
 

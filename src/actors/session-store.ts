@@ -5,7 +5,7 @@
  * key's revision) can implement it without any caller changing.
  */
 import { z } from "zod";
-import { decodeSessionRecordValue, type SessionStateData } from "../protocol/index.js";
+import { decodeSessionRecordValue, type SessionStateData, type StoreStatus } from "../protocol/index.js";
 import { DecodeError, fail, ok, type Decoded } from "../protocol/errors.js";
 import { ImageId } from "../protocol/primitives.js";
 import { parseJson } from "../protocol/json.js";
@@ -58,12 +58,18 @@ export interface SessionStore {
   delete(sessionId: string, expectedRevision: number | null): Promise<void>;
   /** Sets (`null`: clears) a client's current image context, durably. */
   putContext(clientId: string, imageId: string | null): Promise<void>;
+  /**
+   * Whether writes are taken. A write that fails leaves the store as it was before it (rolled
+   * back) and degraded: later writes reject with `StoreUnavailableError` until a probe write
+   * succeeds, so an answer, the manager's registry and the disk never disagree.
+   */
+  status(): StoreStatus;
   /** Waits for the writes in flight; every later call rejects with `StoreClosedError`. */
   close(): Promise<void>;
 }
 
-/** What the store reports to: corrupt records (error) and tightened modes (warn). */
-export type StoreLogger = Pick<Logger, "error" | "warn">;
+/** What the store reports to: corrupt records and failed writes (error), tightened modes (warn), recovery (info). */
+export type StoreLogger = Pick<Logger, "error" | "warn" | "info">;
 
 // Errors -------------------------------------------------------------------------------------
 
@@ -109,6 +115,38 @@ export class StoreIoError extends Error {
     super(`${operation} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }
+
+/** The store is degraded (an earlier write failed and no probe write has succeeded since). */
+export class StoreUnavailableError extends Error {
+  override readonly name = "StoreUnavailableError";
+  constructor(readonly status: StoreStatus) {
+    super(`the session store cannot write since ${status.degraded_since ?? "now"}: ${status.reason ?? "unknown"}`);
+  }
+}
+
+/**
+ * What an I/O failure was, in words fit for an answer or the health summary: the operation and a
+ * category of the system error, never a path or the system's own text.
+ */
+export function describeStoreFailure(error: StoreIoError): string {
+  const code =
+    error.cause instanceof Error && "code" in error.cause && typeof error.cause.code === "string"
+      ? error.cause.code
+      : "";
+  const category = IO_CATEGORIES[code] ?? "it failed";
+  return `${error.operation}: ${category}`;
+}
+
+const IO_CATEGORIES: Readonly<Record<string, string>> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is exceeded",
+  EIO: "an I/O error",
+  EROFS: "the file system is read-only",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EMFILE: "too many open files",
+  ENFILE: "too many open files",
+};
 
 export class StoreClosedError extends Error {
   override readonly name = "StoreClosedError";

@@ -71,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
       error: (_obj, msg) => void log.push(`error: ${msg}`),
       warn: (_obj, msg) => void log.push(`warn: ${msg}`),
       info: () => undefined,
+      debug: () => undefined,
     };
     const startedAt = new Date();
     const store = await FileSessionStore.open({ dir: path.join(dir, "store"), logger });
@@ -82,7 +83,7 @@ export async function run(argv: string[]): Promise<number> {
       policy: { connection: { backoffBaseMs: 100, backoffCapMs: 1000, maxRestarts: 1000 } },
       logger,
     });
-    cleanups.push(() => service.stop(2000));
+    cleanups.push(async () => void (await service.stop(2000)));
     const client = await StuiClient.connect({ servers: natsUrl });
     cleanups.push(() => client.close());
     // From the stream, so that the view starts with the service's first events.

@@ -1,13 +1,15 @@
 /**
- * `stui serve`: the service from a configuration file. SIGTERM or SIGINT stops it cleanly (requests
- * stop being taken, final statuses and `instance.<id>.stopped` are published, NATS and the store
- * are flushed, every socket closed, exit 0); a second signal forces the exit.
+ * `stui serve`: the service from a configuration file. SIGTERM, SIGINT or SIGHUP stops it cleanly
+ * (requests stop being taken, final statuses and `instance.<id>.stopped` are published, NATS and
+ * the store are flushed, every socket closed, exit 0; 1 if some event could not be published); a
+ * second signal forces the exit. Exit 2: a bad configuration, or a NATS server without JetStream.
  */
+import type { Server } from "node:http";
 import { parseArgs } from "node:util";
 import { pino, type Logger as Pino } from "pino";
 import { FileSessionStore } from "../actors/file-session-store.js";
 import { ServiceMetrics } from "../actors/metrics.js";
-import { NatsConnectError } from "../actors/nats-link.js";
+import { JetStreamMissingError, NatsConnectError } from "../actors/nats-link.js";
 import {
   ConfigError,
   defaultInstanceId,
@@ -102,6 +104,7 @@ const asLogger = (log: Pino): Logger => ({
   error: (obj, msg) => log.error(obj, msg),
   warn: (obj, msg) => log.warn(obj, msg),
   info: (obj, msg) => log.info(obj, msg),
+  debug: (obj, msg) => log.debug(obj, msg),
 });
 
 async function serve(config: ServeConfig): Promise<number> {
@@ -110,32 +113,26 @@ async function serve(config: ServeConfig): Promise<number> {
   const instanceId = config.instance_id ?? defaultInstanceId();
   let service: StuiService | null = null;
   const metrics = new ServiceMetrics(() => service);
-  let store: FileSessionStore;
-  try {
-    store = await FileSessionStore.open({ dir: config.store.path, logger });
-  } catch (error) {
-    log.fatal({ err: error, store: config.store.path }, "cannot open the session store");
-    return 1;
+  // Bound before anything is announced: a busy port is one clear line, not a crash after
+  // `instance.started`. Until the service runs, /readyz says it is starting.
+  let metricsServer: { server: Server; port: number } | null = null;
+  if (config.metrics_port !== null) {
+    try {
+      metricsServer = await metrics.listen(config.metrics_port);
+    } catch (error) {
+      log.fatal(
+        { metrics_port: config.metrics_port },
+        `cannot serve metrics on 127.0.0.1:${config.metrics_port}: ${listenFailure(error)}`,
+      );
+      return 1;
+    }
   }
-  try {
-    service = await StuiService.start({
-      instanceId,
-      nats: natsOptionsOf(config),
-      store,
-      images: imagesOf(config),
-      policy: managerPolicyOf(config),
-      events: eventOptionsOf(config),
-      ...(config.limits?.max_body_bytes === undefined ? {} : { maxBodyBytes: config.limits.max_body_bytes }),
-      logger,
-      onAnswer: (endpoint, response) => metrics.answered(endpoint, response),
-    });
-  } catch (error) {
-    await store.close();
-    const message = error instanceof Error ? error.message : String(error);
-    log.fatal({ err: error }, error instanceof NatsConnectError ? message : `cannot start: ${message}`);
-    return 1;
+  const started = await startService(config, instanceId, logger, metrics);
+  if (typeof started === "number") {
+    metricsServer?.server.close();
+    return started;
   }
-  const metricsServer = config.metrics_port === null ? null : await metrics.listen(config.metrics_port);
+  service = started;
   const listening = {
     instance_id: instanceId,
     nats: natsOptionsOf(config).servers,
@@ -162,9 +159,10 @@ async function serve(config: ServeConfig): Promise<number> {
       }, STOP_DEADLINE_MS);
       void (async () => {
         try {
-          await running.stop();
+          const unpublished = await running.stop();
           metricsServer?.server.close();
-          resolve(0);
+          if (unpublished > 0) log.error({ unpublished_events: unpublished }, "stopped without publishing every event");
+          resolve(unpublished > 0 ? 1 : 0);
         } catch (error) {
           log.error({ err: error }, "stopping failed");
           resolve(1);
@@ -173,7 +171,59 @@ async function serve(config: ServeConfig): Promise<number> {
         }
       })();
     };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
+    // SIGHUP too: a closed terminal or a `kill -HUP` stops the service as cleanly as SIGTERM.
+    for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   });
+}
+
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
+
+/** The store, then the service on NATS; an exit code when either cannot start (logged in one line). */
+async function startService(
+  config: ServeConfig,
+  instanceId: string,
+  logger: Logger,
+  metrics: ServiceMetrics,
+): Promise<StuiService | number> {
+  let store: FileSessionStore;
+  try {
+    store = await FileSessionStore.open({ dir: config.store.path, logger });
+  } catch (error) {
+    logger.error({ err: error, store: config.store.path }, "cannot open the session store");
+    return 1;
+  }
+  try {
+    return await StuiService.start({
+      instanceId,
+      nats: natsOptionsOf(config),
+      store,
+      images: imagesOf(config),
+      policy: managerPolicyOf(config),
+      events: eventOptionsOf(config),
+      ...(config.limits?.max_body_bytes === undefined ? {} : { maxBodyBytes: config.limits.max_body_bytes }),
+      logger,
+      onAnswer: (endpoint, response, seconds) => metrics.answered(endpoint, response, seconds),
+      onRefused: (reason) => metrics.refusedRequest(reason),
+    });
+  } catch (error) {
+    await store.close();
+    // These say what to do in their message; a stack would only hide it.
+    if (error instanceof JetStreamMissingError) {
+      logger.error({}, error.message);
+      return 2;
+    }
+    if (error instanceof NatsConnectError) {
+      logger.error({}, error.message);
+      return 1;
+    }
+    logger.error({ err: error }, `cannot start: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
+function listenFailure(error: unknown): string {
+  const code = error instanceof Error && "code" in error ? error.code : null;
+  if (code === "EADDRINUSE") return "the port is in use (set metrics_port to another port, or 0 for any free one)";
+  if (code === "EACCES") return "permission denied (ports below 1024 need privileges)";
+  return error instanceof Error ? error.message : String(error);
 }

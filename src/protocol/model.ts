@@ -100,6 +100,19 @@ export const NatsLinkStatus = z.object({
 });
 export type NatsLinkStatus = z.infer<typeof NatsLinkStatus>;
 
+/**
+ * Whether the session store takes writes. After a write failed (an I/O error, a full disk) the
+ * store is degraded: writes are refused until a probe write succeeds.
+ */
+export const StoreStatus = z.object({
+  writable: z.boolean(),
+  /** When writes started failing; `null` while writable. */
+  degraded_since: Timestamp.nullable(),
+  /** What failed, without paths or system detail (those are in the log); `null` while writable. */
+  reason: z.string().nullable(),
+});
+export type StoreStatus = z.infer<typeof StoreStatus>;
+
 export const ImageHealthEntry = z.object({
   image_id: ImageId,
   status: ConnectionStatus,
@@ -121,5 +134,6 @@ export const ConnectionHealthSummary = z.object({
   images: z.array(ImageHealthEntry),
   /** `null` when the service runs without NATS (in-process use). */
   nats: NatsLinkStatus.nullable(),
+  store: StoreStatus,
 });
 export type ConnectionHealthSummary = z.infer<typeof ConnectionHealthSummary>;

@@ -50,6 +50,7 @@ export const ERROR_CODES = [
   "Conflict",
   "Overloaded",
   "ImageError",
+  "StoreUnavailable",
   "Internal",
 ] as const;
 export const ErrorCode = z.enum(ERROR_CODES);

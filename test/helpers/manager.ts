@@ -49,6 +49,7 @@ export function recordingLogger(): { readonly logged: LogEntry[]; readonly logge
     error: (obj, msg) => logged.push({ level: "error", msg, obj }),
     warn: (obj, msg) => logged.push({ level: "warn", msg, obj }),
     info: (obj, msg) => logged.push({ level: "info", msg, obj }),
+    debug: (obj, msg) => logged.push({ level: "debug", msg, obj }),
   };
   return { logged, logger };
 }
