@@ -53,9 +53,12 @@ export function imageStatus(core: ManagerCore, imageId: string): ImageConnection
   const { images, registry } = stateOf(core);
   const entry = images.get(imageId);
   if (entry === undefined) return null;
+  const counts = registry.countsOf(imageId);
   return {
     ...imageStatusOf(entry),
-    session_count: registry.countOf(imageId),
+    session_count: counts.total,
+    active_sessions: counts.active,
+    orphaned_sessions: counts.orphaned,
     last_activity: registry.lastActivityOf(imageId),
   };
 }

@@ -67,9 +67,10 @@ function imageRef(ctx: HandlerContext, imageId: string) {
   return entry.ref;
 }
 
+/** A session as listed: `is_active` is `isActive`, so an orphan is never listed active as well. */
 function metadata(session: SessionStateData, status: SessionMetadata["connection_status"]): SessionMetadata {
   const { workspace_context: _workspace, image_metadata: _metadata, ...fields } = session;
-  return { ...fields, connection_status: status };
+  return { ...fields, is_active: isActive(session), connection_status: status };
 }
 
 const listImageSessions: Handler<"ListImageSessions"> = async (ctx, request) => {

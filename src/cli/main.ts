@@ -8,11 +8,15 @@ type Command = { readonly summary: string; readonly load: () => Promise<{ run: R
 
 type Run = (argv: string[]) => Promise<number>;
 
-/** The client commands share one module. */
-const clientCommand =
-  (name: "images" | "sessions" | "switchContext" | "cleanup" | "events") => async (): Promise<{ run: Run }> => ({
-    run: (await import("./client-commands.js"))[name],
-  });
+/** A client command: the named export of one of the client command modules. */
+const client =
+  <M extends Record<string, unknown>>(load: () => Promise<M>, name: keyof M & string) =>
+  async (): Promise<{ run: Run }> => ({ run: (await load())[name] as Run });
+
+const listing = () => import("./client-commands.js");
+const sessionCommands = () => import("./session-commands.js");
+const imageCommands = () => import("./image-commands.js");
+const eventsCommand = () => import("./events-command.js");
 
 const commands: Record<string, Command> = {
   serve: {
@@ -24,24 +28,48 @@ const commands: Record<string, Command> = {
     load: () => import("./demo.js"),
   },
   images: {
-    summary: "list the images and their connection status (over NATS)",
-    load: clientCommand("images"),
+    summary: "list the images, their connection status and sessions (over NATS)",
+    load: client(listing, "images"),
+  },
+  image: {
+    summary: "connect | disconnect | retry an image: --image ID",
+    load: client(imageCommands, "image"),
+  },
+  health: {
+    summary: "the connection health summary",
+    load: client(imageCommands, "health"),
+  },
+  stats: {
+    summary: "an image's session figures: --image ID",
+    load: client(imageCommands, "stats"),
   },
   sessions: {
     summary: "list stored sessions, of one image with --image",
-    load: clientCommand("sessions"),
+    load: client(listing, "sessions"),
+  },
+  session: {
+    summary: "create | close a session",
+    load: client(sessionCommands, "session"),
+  },
+  eval: {
+    summary: "evaluate code on an image: --client C [--image ID] CODE... (- reads stdin)",
+    load: client(sessionCommands, "evaluate"),
+  },
+  context: {
+    summary: "a client's current image: --client C",
+    load: client(sessionCommands, "context"),
   },
   switch: {
     summary: "switch a client's current image: --client C --to ID",
-    load: clientCommand("switchContext"),
+    load: client(listing, "switchContext"),
   },
   cleanup: {
-    summary: "remove an image's orphaned sessions: --image ID [--force]",
-    load: clientCommand("cleanup"),
+    summary: "remove an image's orphaned sessions: --image ID [--force] [--dry-run]",
+    load: client(listing, "cleanup"),
   },
   events: {
     summary: "follow events live, or replay them --since a time",
-    load: clientCommand("events"),
+    load: client(eventsCommand, "events"),
   },
   "image-sim": {
     summary: "run a simulated Smalltalk image (ZeroMQ REP) for tests and demos",
@@ -74,7 +102,11 @@ function usage(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+  if (name === undefined) {
+    console.error(usage());
+    return 2;
+  }
+  if (name === "--help" || name === "-h" || name === "help") {
     console.log(usage());
     return 0;
   }
@@ -82,10 +114,17 @@ export async function main(argv: string[]): Promise<number> {
     console.log(version());
     return 0;
   }
-  const command = commands[name];
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (command === undefined) {
     console.error(`stui: unknown command "${name}"\n\n${usage()}`);
     return 2;
   }
-  return (await command.load()).run(rest);
+  try {
+    return await (await command.load()).run(rest);
+  } catch (error) {
+    // The last resort: one line, never a stack trace (STUI_DEBUG=1 shows it).
+    if (process.env["STUI_DEBUG"] === "1") console.error(error);
+    else console.error(`stui ${name}: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+    return 1;
+  }
 }

@@ -67,6 +67,8 @@ export function initialContext(input: ImageConnectionInput): ImageConnectionCont
       last_seen: null,
       last_activity: null,
       session_count: 0,
+      active_sessions: 0,
+      orphaned_sessions: 0,
       rtt_ms: null,
       image_name: null,
       image_version: null,

@@ -15,8 +15,30 @@
  */
 import type { ImageSessionStats, SessionStateData, Timestamp } from "../protocol/index.js";
 
-export const isOrphaned = (s: SessionStateData): boolean => s.orphaned_at !== null;
-export const isActive = (s: SessionStateData): boolean => s.is_active && !isOrphaned(s);
+/** What the definitions below read of a session: a stored record or a listed `SessionMetadata`. */
+export type SessionFlags = Pick<SessionStateData, "is_active" | "orphaned_at">;
+
+export const isOrphaned = (s: SessionFlags): boolean => s.orphaned_at !== null;
+export const isActive = (s: SessionFlags): boolean => s.is_active && !isOrphaned(s);
+
+/** A session's active / orphaned / total figures, as `ImageConnectionStatus` and the stats report them. */
+export interface SessionCounts {
+  readonly total: number;
+  readonly active: number;
+  readonly orphaned: number;
+}
+
+export function countSessions(sessions: Iterable<SessionFlags>): SessionCounts {
+  let total = 0;
+  let active = 0;
+  let orphaned = 0;
+  for (const s of sessions) {
+    total += 1;
+    if (isActive(s)) active += 1;
+    if (isOrphaned(s)) orphaned += 1;
+  }
+  return { total, active, orphaned };
+}
 
 /** A session with the store revision its next write must name. */
 export interface RevisedSession {
@@ -32,6 +54,27 @@ export interface CleanupCriteria {
   readonly preserve_active: boolean;
   /** Only sessions idle for longer than this; `null`: any age. */
   readonly max_age_hours: number | null;
+}
+
+/** What the cleanup rule reads of a session. */
+export type CleanupCandidate = SessionFlags & Pick<SessionStateData, "session_id" | "last_activity">;
+
+/**
+ * The cleanup rule, over one image's sessions (in the order given): orphaned ones (any with
+ * `force`), never an active one with `preserve_active`, only those idle longer than
+ * `max_age_hours`. The service applies it to its registry; `stui cleanup --dry-run` to a listing.
+ */
+export function selectCleanup(
+  sessions: Iterable<CleanupCandidate>,
+  criteria: Omit<CleanupCriteria, "image_id">,
+  now: number,
+): string[] {
+  const maxAgeMs = criteria.max_age_hours === null ? null : criteria.max_age_hours * 3_600_000;
+  return [...sessions]
+    .filter((s) => criteria.force || isOrphaned(s))
+    .filter((s) => !(criteria.preserve_active && isActive(s)))
+    .filter((s) => maxAgeMs === null || now - Date.parse(s.last_activity) > maxAgeMs)
+    .map((s) => s.session_id);
 }
 
 export class SessionRegistry {
@@ -117,30 +160,25 @@ export class SessionRegistry {
     return this.lastActivity.get(imageId) ?? null;
   }
 
+  /** The image's sessions counted: total, active, orphaned. */
+  countsOf(imageId: string): SessionCounts {
+    return countSessions(this.byImage.get(imageId)?.values() ?? []);
+  }
+
   statsOf(imageId: string): ImageSessionStats {
-    let active = 0;
-    let orphaned = 0;
-    for (const s of this.byImage.get(imageId)?.values() ?? []) {
-      if (isActive(s)) active += 1;
-      if (isOrphaned(s)) orphaned += 1;
-    }
+    const counts = this.countsOf(imageId);
     return {
       image_id: imageId,
-      total_sessions: this.countOf(imageId),
-      active_sessions: active,
-      orphaned_sessions: orphaned,
+      total_sessions: counts.total,
+      active_sessions: counts.active,
+      orphaned_sessions: counts.orphaned,
       last_activity: this.lastActivityOf(imageId),
     };
   }
 
   /** The ids `CleanupImageSessions` removes at time `now` (ms). */
   selectCleanup(criteria: CleanupCriteria, now: number): string[] {
-    const maxAgeMs = criteria.max_age_hours === null ? null : criteria.max_age_hours * 3_600_000;
-    return this.sessionsOf(criteria.image_id)
-      .filter((s) => criteria.force || isOrphaned(s))
-      .filter((s) => !(criteria.preserve_active && isActive(s)))
-      .filter((s) => maxAgeMs === null || now - Date.parse(s.last_activity) > maxAgeMs)
-      .map((s) => s.session_id);
+    return selectCleanup(this.byImage.get(criteria.image_id)?.values() ?? [], criteria, now);
   }
 
   /** The ids of sessions orphaned for longer than `maxAgeMs` at time `now` (ms): the automatic cleanup. */

@@ -71,7 +71,12 @@ export const ImageConnectionStatus = z.object({
   last_seen: Timestamp.nullable(),
   /** Last session activity on this image. */
   last_activity: Timestamp.nullable(),
+  /** Every session stored for this image: `active_sessions` + `orphaned_sessions` + closed ones. */
   session_count: Count,
+  /** Sessions that are active (`is_active`) and not orphaned. */
+  active_sessions: Count,
+  /** Sessions found orphaned (`orphaned_at` set). */
+  orphaned_sessions: Count,
   /** Round-trip time of the last application ping. */
   rtt_ms: Millis.nullable(),
   /** What the image says of itself (`system_info`). */

@@ -1,0 +1,114 @@
+/**
+ * The client commands about images: `stui image connect | disconnect | retry`, `stui health`,
+ * `stui stats`.
+ */
+import type { ImageConnectionStatus } from "../protocol/index.js";
+import { dash, required, runClientCommand, show, str } from "./client-run.js";
+import { runGroup } from "./group.js";
+import { table } from "./table.js";
+
+const statusLine = (i: ImageConnectionStatus): string =>
+  `${i.image_id}: ${i.status} (${i.connection_health}) at ${i.address}` +
+  `; sessions ${i.active_sessions} active / ${i.orphaned_sessions} orphaned / ${i.session_count} total`;
+
+const connect = (argv: string[]): Promise<number> =>
+  runClientCommand(argv, {
+    usage:
+      "usage: stui image connect --image ID --address tcp://HOST:PORT [--name N] [--json]\n\n" +
+      "Adds an image and connects to it; answers once it is Connected or its first attempt failed.",
+    options: { image: { type: "string" }, address: { type: "string" }, name: { type: "string" } },
+    run: async ({ client, values, json }) =>
+      show(
+        await client.connectImage({
+          image_id: required(values, "image"),
+          address: required(values, "address"),
+          name: str(values, "name") ?? null,
+        }),
+        json,
+        statusLine,
+      ),
+  });
+
+const disconnect = (argv: string[]): Promise<number> =>
+  runClientCommand(argv, {
+    usage:
+      "usage: stui image disconnect --image ID [--json]\n\n" +
+      "Closes the connection and removes the image; its sessions become orphaned.",
+    options: { image: { type: "string" } },
+    run: async ({ client, values, json }) =>
+      show(
+        await client.disconnectImage({ image_id: required(values, "image") }),
+        json,
+        (r) => `${r.image_id}: disconnected`,
+      ),
+  });
+
+const retry = (argv: string[]): Promise<number> =>
+  runClientCommand(argv, {
+    usage:
+      "usage: stui image retry --image ID [--json]\n\n" +
+      "Connects the image again at its current address: a Failed image starts over.",
+    options: { image: { type: "string" } },
+    run: async ({ client, values, json }) => {
+      const imageId = required(values, "image");
+      const current = await client.getImageConnectionStatus({ image_id: imageId });
+      if (current.type === "Error") return show(current, json, () => "");
+      return show(
+        await client.connectImage({ image_id: imageId, address: current.address, name: current.name }),
+        json,
+        statusLine,
+      );
+    },
+  });
+
+export const image = (argv: string[]): Promise<number> =>
+  runGroup(argv, "image", {
+    connect: { summary: "add and connect an image: --image ID --address tcp://... [--name N]", run: connect },
+    disconnect: { summary: "disconnect and remove an image: --image ID", run: disconnect },
+    retry: { summary: "connect a (Failed) image again at its address: --image ID", run: retry },
+  });
+
+export const health = (argv: string[]): Promise<number> =>
+  runClientCommand(argv, {
+    usage: "usage: stui health [--json]\n\nThe connection health summary: images by status and health, the NATS link.",
+    run: async ({ client, json }) =>
+      show(await client.getConnectionHealthSummary(), json, (r) => {
+        const counts = (record: Readonly<Record<string, number>>): string =>
+          Object.entries(record)
+            .filter(([, n]) => n > 0)
+            .map(([k, n]) => `${n} ${k}`)
+            .join(", ") || "none";
+        const nats =
+          r.nats === null
+            ? "nats: (service runs without NATS)"
+            : `nats: ${r.nats.status}${r.nats.server === null ? "" : ` to ${r.nats.server}`}, ` +
+              `${r.nats.buffered_events} event(s) buffered, ${r.nats.dropped_events} dropped`;
+        const rows = r.images.map((i) => [
+          i.image_id,
+          i.status,
+          i.connection_health,
+          i.rtt_ms === null ? "-" : i.rtt_ms.toFixed(1),
+        ]);
+        return [
+          `images: ${r.total_images} (${counts(r.by_status)})`,
+          `health: ${counts(r.by_health)}`,
+          nats,
+          "",
+          table(["IMAGE", "STATUS", "HEALTH", "RTT ms"], rows),
+        ].join("\n");
+      }),
+  });
+
+export const stats = (argv: string[]): Promise<number> =>
+  runClientCommand(argv, {
+    usage: "usage: stui stats --image ID [--json]\n\nThe image's session figures.",
+    options: { image: { type: "string" } },
+    run: async ({ client, values, json }) =>
+      show(
+        await client.getImageSessionStats({ image_id: required(values, "image") }),
+        json,
+        (r) =>
+          `${r.image_id}: ${r.total_sessions} session(s): ${r.active_sessions} active, ` +
+          `${r.orphaned_sessions} orphaned; last activity ${dash(r.last_activity)}`,
+      ),
+  });
