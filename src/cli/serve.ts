@@ -13,9 +13,10 @@ import {
   defaultInstanceId,
   eventOptionsOf,
   imagesOf,
-  loadConfig,
   managerPolicyOf,
   natsOptionsOf,
+  readConfig,
+  type LoadedConfig,
   type ServeConfig,
 } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -63,9 +64,9 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  let config: ServeConfig;
+  let loaded: LoadedConfig;
   try {
-    config = await loadConfig(values.config ?? null, process.env, {
+    loaded = await readConfig(values.config ?? null, process.env, {
       ...(values["nats-url"] === undefined ? {} : { natsUrl: values["nats-url"] }),
       ...(values["instance-id"] === undefined ? {} : { instanceId: values["instance-id"] }),
       ...(values.store === undefined ? {} : { storePath: values.store }),
@@ -74,12 +75,12 @@ export async function run(argv: string[]): Promise<number> {
     });
   } catch (error) {
     if (error instanceof ConfigError) {
-      console.error(`stui serve: ${error.message}`);
+      console.error(error.problems.map((problem) => `stui serve: ${problem}`).join("\n"));
       return 2;
     }
     throw error;
   }
-  const code = await serve(config);
+  const code = await serve(loaded.config, loaded.warnings);
   // Whatever might still hold the event loop (a stuck socket, a log transport) must not keep a
   // stopped service alive.
   setTimeout(() => process.exit(code), 2000).unref();
@@ -104,8 +105,9 @@ const asLogger = (log: Pino): Logger => ({
   info: (obj, msg) => log.info(obj, msg),
 });
 
-async function serve(config: ServeConfig): Promise<number> {
+async function serve(config: ServeConfig, warnings: readonly string[] = []): Promise<number> {
   const log = makeLogger(config.log_level);
+  for (const warning of warnings) log.warn(warning);
   const logger = asLogger(log);
   const instanceId = config.instance_id ?? defaultInstanceId();
   let service: StuiService | null = null;
