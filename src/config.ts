@@ -1,6 +1,7 @@
 /**
  * `stui serve` configuration: a JSON or YAML file, then `STUI_*` / `NATS_URL` environment
- * variables, then flags, each overriding the one before. Validated eagerly; an error names the key.
+ * variables, then flags, each overriding the one before. Validated eagerly: every problem is listed,
+ * one per line, each naming its key and where it came from (the file, the variable or the flag).
  * Keys are snake_case, as on the wire; every one but the image list has a default.
  */
 import { readFile } from "node:fs/promises";
@@ -13,12 +14,15 @@ import { DEFAULT_NATS_URL, type NatsOptions } from "./actors/nats-link.js";
 import type { ConnectionPolicy } from "./machines/connection-policy.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
 import { ImageId } from "./protocol/primitives.js";
-import { validate } from "./protocol/validate.js";
+import { describeIssue, NatsUrl, ReplyPrefix, withoutCredentials, ZmqEndpoint } from "./config-values.js";
 
 const Ms = z.number().int().nonnegative();
 const PositiveInt = z.number().int().positive();
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+
+/** Where the API's replies may go: clients' inboxes. @default ["_INBOX."] */
+export const DEFAULT_REPLY_PREFIXES: readonly string[] = ["_INBOX."];
 
 export const ServeConfig = z
   .object({
@@ -26,7 +30,7 @@ export const ServeConfig = z
     instance_id: ImageId.optional(),
     nats: z
       .object({
-        url: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default(DEFAULT_NATS_URL),
+        url: z.union([NatsUrl, z.array(NatsUrl).min(1)]).default(DEFAULT_NATS_URL),
         name: z.string().optional(),
         user: z.string().optional(),
         pass: z.string().optional(),
@@ -46,7 +50,7 @@ export const ServeConfig = z
       .strict()
       .default({ path: "./stui-data" }),
     images: z
-      .array(z.object({ id: ImageId, address: z.string().min(1), name: z.string().nullable().default(null) }).strict())
+      .array(z.object({ id: ImageId, address: ZmqEndpoint, name: z.string().nullable().default(null) }).strict())
       .default([])
       .refine((images) => new Set(images.map((i) => i.id)).size === images.length, "image ids must be unique"),
     heartbeat: z
@@ -90,6 +94,15 @@ export const ServeConfig = z
       })
       .strict()
       .optional(),
+    api: z
+      .object({
+        reply_prefixes: z
+          .array(ReplyPrefix)
+          .min(1)
+          .default(() => [...DEFAULT_REPLY_PREFIXES]),
+      })
+      .strict()
+      .default(() => ({ reply_prefixes: [...DEFAULT_REPLY_PREFIXES] })),
     log_level: z.enum(LOG_LEVELS).default("info"),
     /** Prometheus metrics on 127.0.0.1:<port>/metrics; `null`: none. @default null */
     metrics_port: z.number().int().min(0).max(65535).nullable().default(null),
@@ -97,9 +110,15 @@ export const ServeConfig = z
   .strict();
 export type ServeConfig = z.output<typeof ServeConfig>;
 
-/** A configuration that cannot be used; the message names the file and the key. */
+/** A configuration that cannot be used: one line per problem, each naming its key and its source. */
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(problems.join("\n"));
+    this.problems = problems;
+  }
 }
 
 /** Flags given on the command line (already parsed). */
@@ -111,43 +130,70 @@ export interface ConfigFlags {
   readonly metricsPort?: string;
 }
 
-/** Reads, overrides and validates: file (if any) < environment < flags. */
+/** A usable configuration, and what is worth a warning in it (`stui serve` logs them). */
+export interface LoadedConfig {
+  readonly config: ServeConfig;
+  readonly warnings: readonly string[];
+}
+
+/** Reads, overrides and validates: file (if any) < environment < flags. Throws `ConfigError`. */
 export async function loadConfig(
   file: string | null,
   env: NodeJS.ProcessEnv = process.env,
   flags: ConfigFlags = {},
 ): Promise<ServeConfig> {
-  const raw = file === null ? {} : await readConfigFile(file);
-  const merged = applyOverrides(raw, env, flags);
-  const where = file === null ? "configuration" : file;
-  const decoded = validate(ServeConfig, merged, "");
-  if (!decoded.ok) {
-    const key = decoded.error.path === "" ? "" : `${decoded.error.path}: `;
-    throw new ConfigError(`${where}: ${key}${decoded.error.reason}`);
-  }
-  return decoded.value;
+  return (await readConfig(file, env, flags)).config;
 }
 
+/** `loadConfig`, with the warnings. */
+export async function readConfig(
+  file: string | null,
+  env: NodeJS.ProcessEnv = process.env,
+  flags: ConfigFlags = {},
+): Promise<LoadedConfig> {
+  const raw = file === null ? {} : await readConfigFile(file);
+  const { merged, origins, problems } = applyOverrides(raw, env, flags);
+  const parsed = ServeConfig.safeParse(merged, { reportInput: true });
+  if (!parsed.success) {
+    const where = file ?? "configuration";
+    for (const issue of parsed.error.issues) problems.push(...describeIssue(issue, [], where, origins));
+  }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const config = file === null ? parsed.data : relativeToFile(parsed.data, raw, file, origins);
+  const warnings =
+    config.images.length === 0
+      ? ["no images configured: the service runs with none until a ConnectImage request adds one"]
+      : [];
+  return { config, warnings };
+}
+
+const EXTENSIONS: Readonly<Record<string, "JSON" | "YAML">> = { ".json": "JSON", ".yaml": "YAML", ".yml": "YAML" };
+
 async function readConfigFile(file: string): Promise<Record<string, unknown>> {
+  const kind = EXTENSIONS[path.extname(file)];
+  if (kind === undefined) {
+    const ext = path.extname(file) === "" ? "no extension" : `unknown extension "${path.extname(file)}"`;
+    throw new ConfigError([`${file}: ${ext}: expected a .json, .yaml or .yml file`]);
+  }
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    throw new ConfigError(`${file}: cannot read it: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError([`${file}: cannot read it: ${error instanceof Error ? error.message : String(error)}`]);
   }
   let value: unknown;
   try {
-    value = path.extname(file) === ".json" ? JSON.parse(text) : parseYaml(text);
+    value = kind === "JSON" ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
-    const kind = path.extname(file) === ".json" ? "JSON" : "YAML";
-    throw new ConfigError(`${file}: not valid ${kind}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError([`${file}: not valid ${kind}: ${error instanceof Error ? error.message : String(error)}`]);
   }
   if (value === null || value === undefined) return {};
-  if (typeof value !== "object" || Array.isArray(value)) throw new ConfigError(`${file}: expected a mapping of keys`);
+  if (typeof value !== "object" || Array.isArray(value)) throw new ConfigError([`${file}: expected a mapping of keys`]);
   return value as Record<string, unknown>;
 }
 
-const ENV_KEYS: ReadonlyArray<readonly [string, readonly string[], "string" | "number"]> = [
+type Kind = "string" | "integer";
+const ENV_KEYS: ReadonlyArray<readonly [string, readonly string[], Kind]> = [
   ["NATS_URL", ["nats", "url"], "string"],
   ["STUI_NATS_URL", ["nats", "url"], "string"],
   ["STUI_NATS_USER", ["nats", "user"], "string"],
@@ -158,21 +204,46 @@ const ENV_KEYS: ReadonlyArray<readonly [string, readonly string[], "string" | "n
   ["STUI_INSTANCE_ID", ["instance_id"], "string"],
   ["STUI_STORE_PATH", ["store", "path"], "string"],
   ["STUI_LOG_LEVEL", ["log_level"], "string"],
-  ["STUI_METRICS_PORT", ["metrics_port"], "number"],
+  ["STUI_METRICS_PORT", ["metrics_port"], "integer"],
 ];
+const FLAG_KEYS: ReadonlyArray<readonly [keyof ConfigFlags, string, readonly string[], Kind]> = [
+  ["natsUrl", "--nats-url", ["nats", "url"], "string"],
+  ["instanceId", "--instance-id", ["instance_id"], "string"],
+  ["storePath", "--store", ["store", "path"], "string"],
+  ["logLevel", "--log-level", ["log_level"], "string"],
+  ["metricsPort", "--metrics-port", ["metrics_port"], "integer"],
+];
+const SECRET_KEYS = new Set(["nats.pass", "nats.token", "nats.nkey_seed"]);
 
-function applyOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, flags: ConfigFlags): unknown {
-  const config = structuredClone(raw);
+interface Merged {
+  readonly merged: Record<string, unknown>;
+  /** Dotted key → the variable or flag that set it, as messages show it (`STUI_METRICS_PORT=abc`). */
+  readonly origins: Map<string, string>;
+  readonly problems: string[];
+}
+
+function applyOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, flags: ConfigFlags): Merged {
+  const merged = structuredClone(raw);
+  const origins = new Map<string, string>();
+  // Keyed by the dotted key: an override that a later one replaces is not a problem.
+  const bad = new Map<string, string>();
+  const override = (value: string, keys: readonly string[], kind: Kind, label: (shown: string) => string): void => {
+    const key = keys.join(".");
+    const shown = SECRET_KEYS.has(key) ? "[redacted]" : key === "nats.url" ? withoutCredentials(value) : value;
+    origins.set(key, label(shown));
+    bad.delete(key);
+    if (kind === "integer" && !/^\d+$/.test(value.trim())) bad.set(key, `${label(shown)}: expected an integer`);
+    else setKey(merged, keys, kind === "integer" ? Number(value) : value);
+  };
   for (const [name, keys, kind] of ENV_KEYS) {
     const value = env[name];
-    if (value !== undefined && value !== "") setKey(config, keys, kind === "number" ? Number(value) : value);
+    if (value !== undefined && value !== "") override(value, keys, kind, (shown) => `${name}=${shown}`);
   }
-  if (flags.natsUrl !== undefined) setKey(config, ["nats", "url"], flags.natsUrl);
-  if (flags.instanceId !== undefined) setKey(config, ["instance_id"], flags.instanceId);
-  if (flags.storePath !== undefined) setKey(config, ["store", "path"], flags.storePath);
-  if (flags.logLevel !== undefined) setKey(config, ["log_level"], flags.logLevel);
-  if (flags.metricsPort !== undefined) setKey(config, ["metrics_port"], Number(flags.metricsPort));
-  return config;
+  for (const [field, flag, keys, kind] of FLAG_KEYS) {
+    const value = flags[field];
+    if (value !== undefined) override(value, keys, kind, (shown) => `${flag} ${shown === "" ? '""' : shown}`);
+  }
+  return { merged, origins, problems: [...bad.values()] };
 }
 
 function setKey(config: Record<string, unknown>, keys: readonly string[], value: unknown): void {
@@ -183,6 +254,52 @@ function setKey(config: Record<string, unknown>, keys: readonly string[], value:
     node = node[key] as Record<string, unknown>;
   }
   node[keys.at(-1) as string] = value;
+}
+
+function getKey(config: Record<string, unknown>, keys: readonly string[]): unknown {
+  let node: unknown = config;
+  for (const key of keys)
+    node = typeof node === "object" && node !== null ? (node as Record<string, unknown>)[key] : undefined;
+  return node;
+}
+
+/**
+ * Paths written in the file are relative to the file's directory, wherever the service is started
+ * from; a path from a variable or flag (or the default) stays relative to the working directory.
+ */
+function relativeToFile(
+  config: ServeConfig,
+  raw: Record<string, unknown>,
+  file: string,
+  origins: ReadonlyMap<string, string>,
+): ServeConfig {
+  const dir = path.dirname(path.resolve(file));
+  const fromFile = (keys: readonly string[]): boolean =>
+    typeof getKey(raw, keys) === "string" && !origins.has(keys.join("."));
+  const resolve = (keys: readonly string[], value: string): string =>
+    fromFile(keys) ? path.resolve(dir, value) : value;
+  const tls = config.nats.tls;
+  const resolveTls = (key: "ca_file" | "cert_file" | "key_file"): string | undefined =>
+    tls?.[key] === undefined ? undefined : resolve(["nats", "tls", key], tls[key]);
+  return {
+    ...config,
+    store: { ...config.store, path: resolve(["store", "path"], config.store.path) },
+    nats: {
+      ...config.nats,
+      ...(config.nats.creds_file === undefined
+        ? {}
+        : { creds_file: resolve(["nats", "creds_file"], config.nats.creds_file) }),
+      ...(tls === undefined
+        ? {}
+        : {
+            tls: dropUndefined({
+              ca_file: resolveTls("ca_file"),
+              cert_file: resolveTls("cert_file"),
+              key_file: resolveTls("key_file"),
+            }),
+          }),
+    },
+  };
 }
 
 /** A subject token made of the host name, the default instance id. */
@@ -235,6 +352,11 @@ export function managerPolicyOf(config: ServeConfig): Partial<ManagerPolicy> {
     sweepIntervalMs: config.sessions?.sweep_interval_ms,
     connection,
   });
+}
+
+/** What the API takes from the configuration. */
+export function apiOptionsOf(config: ServeConfig): { replyPrefixes: string[] } {
+  return { replyPrefixes: [...config.api.reply_prefixes] };
 }
 
 export function eventOptionsOf(config: ServeConfig): Omit<EventPublisherOptions, "instanceId"> {

@@ -1,12 +1,16 @@
 /**
  * `stui demo` as a user runs it (here without a terminal, so driven by stdin lines): it starts its
  * images, a private nats-server and the service, shows a killed image come back, and leaves
- * nothing running when it quits. Without nats-server it says how to install it.
+ * nothing running on every way out: `quit`, the end of stdin, SIGHUP (a closed terminal), SIGTERM.
+ * Without nats-server it says how to install it; nats-server in /usr/sbin (Debian) is found
+ * without being on the PATH.
  */
+import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { spawnStui, stopAllProcesses } from "./helpers/processes.js";
+import { findNatsServer } from "../src/cli/children.js";
+import { childPidsOf, spawnStui, stopAllProcesses, waitUntilGone, type ProcessHandle } from "./helpers/processes.js";
 
 afterEach(stopAllProcesses);
 
@@ -27,36 +31,127 @@ const listening = (port: number): Promise<boolean> =>
     socket.once("error", () => resolve(false));
   });
 
+const SBIN = ["/usr/local/sbin", "/usr/sbin"];
+const natsServer = findNatsServer();
+/** Debian's nats-server is in /usr/sbin: then the demo runs with a PATH that lacks it. */
+const demoEnv = (): NodeJS.ProcessEnv =>
+  natsServer !== null && SBIN.includes(path.dirname(natsServer))
+    ? envWithout("NATS_URL", { PATH: path.dirname(process.execPath) })
+    : envWithout("NATS_URL");
+
+interface Started {
+  readonly demo: ProcessHandle;
+  /** Every child pid the demo printed (nats-server and the three images). */
+  readonly pids: number[];
+  readonly tempDir: string;
+  readonly ports: number[];
+}
+
+/** Starts the demo and waits until its images are connected; checks its printed pids against /proc. */
+async function startDemo(): Promise<Started> {
+  const demo = spawnStui(["demo"], { env: demoEnv() });
+  const [, images = "", natsUrl = ""] = await demo.waitForLine(/^stui demo: images (.*); NATS (\S+)$/, {
+    timeoutMs: 30_000,
+  });
+  const [, pidList = "", tempDir = ""] = await demo.waitForLine(/^stui demo: pids (.*); temp dir (\S+)$/);
+  await demo.waitForLine(/^stui demo: ready/);
+  const pids = [...pidList.matchAll(/=(\d+)/g)].map((m) => Number(m[1]));
+  expect(pidList).toMatch(/^nats-server=\d+ dev=\d+ staging=\d+ build=\d+$/);
+  expect(childPidsOf(demo.pid).sort()).toEqual([...pids].sort());
+  expect(existsSync(tempDir)).toBe(true);
+  const ports = [...images.matchAll(/:(\d+)/g), ...natsUrl.matchAll(/:(\d+)$/g)].map((m) => Number(m[1]));
+  expect(ports).toHaveLength(4);
+  await demo.waitForLine(/image\.status\.changed build: Unknown → Connected/);
+  return { demo, pids, tempDir, ports };
+}
+
+/** Nothing the demo started is left: no process, no temp dir, no listening port. */
+async function expectAllGone({ pids, tempDir, ports }: Started, restarted: number[] = []): Promise<void> {
+  expect(await waitUntilGone([...pids, ...restarted])).toEqual([]);
+  expect(existsSync(tempDir), tempDir).toBe(false);
+  for (const port of ports) expect(await listening(port), `port ${port}`).toBe(false);
+}
+
 describe("stui demo", () => {
   it("runs three images, NATS and the service, shows a killed image reconnect, and cleans up on quit", async () => {
-    const demo = spawnStui(["demo"], { env: envWithout("NATS_URL") });
-    const [, images = "", natsUrl = ""] = await demo.waitForLine(/^stui demo: images (.*); NATS (\S+)$/, {
-      timeoutMs: 30_000,
-    });
-    await demo.waitForLine(/^stui demo: ready/);
-    const ports = [...images.matchAll(/:(\d+)/g), ...natsUrl.matchAll(/:(\d+)$/g)].map((m) => Number(m[1]));
-    expect(ports).toHaveLength(4);
-    await demo.waitForLine(/image\.status\.changed dev: Unknown → Connected/);
-
+    const started = await startDemo();
+    const { demo } = started;
     let since = demo.lineCount();
     demo.send("kill 1");
     await demo.waitForLine(/image\.status\.changed dev: Connected → Reconnecting/, { since });
+    // Until the killed process is reaped, a press for dev is ignored (its action is still running).
+    await demo.waitForLine(/^killed dev/, { since });
     since = demo.lineCount();
     demo.send("start 1");
+    const [, restarted = ""] = await demo.waitForLine(/^started dev again on \S+ \(pid (\d+)\)/, { since });
     await demo.waitForLine(/image\.status\.changed dev: Reconnecting → Connected/, { since, timeoutMs: 20_000 });
     demo.send("session");
     await demo.waitForLine(/session\.created/);
     demo.send("quit");
     expect((await demo.exited).code).toBe(0);
-    for (const port of ports) expect(await listening(port), `port ${port}`).toBe(false);
+    await expectAllGone(started, [Number(restarted)]);
+  });
+
+  const waysOut: Array<[string, (demo: ProcessHandle) => void, number]> = [
+    ["SIGHUP (a closed terminal)", (demo) => demo.signal("SIGHUP"), 129],
+    ["SIGTERM", (demo) => demo.signal("SIGTERM"), 143],
+    ["the end of standard input", (demo) => demo.child.stdin.end(), 0],
+  ];
+  it.each(waysOut)("stops every child by pid and removes its temp dir on %s", async (_name, leave, code) => {
+    const started = await startDemo();
+    leave(started.demo);
+    expect((await started.demo.exited).code).toBe(code);
+    await expectAllGone(started);
+  });
+
+  it("keeps running and answering when a key is pressed again while its image restarts", async () => {
+    const started = await startDemo();
+    const { demo } = started;
+    const since = demo.lineCount();
+    // `1` toggles dev: kill, then start; the presses that land while it is busy are ignored.
+    for (let i = 0; i < 6; i++) demo.send("1");
+    demo.send("kill 2");
+    demo.send("2");
+    demo.send("start 2");
+    await demo.waitForLine(/is still (stopping|starting): ignored/, { since });
+    // Whatever state the presses left, bring both back and see them connected and answering.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    demo.send("start 1");
+    demo.send("start 2");
+    await demo.waitForLine(/image\.status\.changed dev: Reconnecting → Connected/, { since, timeoutMs: 20_000 });
+    await demo.waitForLine(/image\.status\.changed staging: Reconnecting → Connected/, { since, timeoutMs: 20_000 });
+    expect(demo.exit()).toBeUndefined();
+    const sessionSince = demo.lineCount();
+    demo.send("session");
+    await demo.waitForLine(/^created a session on /, { since: sessionSince });
+    const restarted = demo
+      .lines()
+      .flatMap((line) => [...line.matchAll(/^started \w+ again on \S+ \(pid (\d+)\)/g)].map((m) => Number(m[1])));
+    demo.send("quit");
+    expect((await demo.exited).code).toBe(0);
+    await expectAllGone(started, restarted);
   });
 
   it("says how to install nats-server when there is none and NATS_URL is not set", async () => {
     const demo = spawnStui(["demo"], {
-      env: envWithout("NATS_URL", { PATH: path.dirname(process.execPath) }),
+      env: envWithout("NATS_URL", {
+        PATH: path.dirname(process.execPath),
+        STUI_NATS_SERVER: "/nonexistent/nats-server",
+      }),
     });
     const exit = await demo.exited;
     expect(exit.code).toBe(1);
     expect(demo.stderr()).toContain("sudo apt-get install -y nats-server");
+  });
+});
+
+describe("findNatsServer", () => {
+  it.runIf(existsSync("/usr/sbin/nats-server"))("finds Debian's /usr/sbin/nats-server off the PATH", () => {
+    expect(findNatsServer({ PATH: "/nonexistent" })).toMatch(/^\/usr(\/local)?\/sbin\/nats-server$/);
+  });
+
+  it("takes STUI_NATS_SERVER, and gives null when that is not an executable", () => {
+    expect(findNatsServer({ PATH: "/nonexistent", STUI_NATS_SERVER: process.execPath })).toBe(process.execPath);
+    expect(findNatsServer({ STUI_NATS_SERVER: "/nonexistent/nats-server" })).toBeNull();
   });
 });

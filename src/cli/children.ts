@@ -1,6 +1,7 @@
 /**
  * Child processes for `stui demo`: started, waited for until they print a ready line, and ended by
- * their pid (also when the demo itself exits).
+ * their pid (also when the demo itself exits). `stopAllChildren()` is the last sweep of a demo's
+ * way out: whatever is still running is stopped, and nothing new may start after it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants } from "node:fs";
@@ -19,9 +20,30 @@ export interface Child {
 }
 
 const children = new Set<ChildProcess>();
-process.once("exit", () => {
+/** Set by `stopAllChildren()`: a start racing the way out must not leave a process behind. */
+let closed = false;
+process.once("exit", killAllChildrenNow);
+
+/** SIGKILL to every child still running, by pid: the exit hook, and a second signal's way out. */
+export function killAllChildrenNow(): void {
   for (const child of children) if (child.pid !== undefined) killPid(child.pid, "SIGKILL");
-});
+}
+
+/** Stops every child still running (SIGTERM, SIGKILL after `graceMs`) and refuses new ones. */
+export async function stopAllChildren(graceMs = 3000): Promise<void> {
+  closed = true;
+  const running = [...children];
+  for (const child of running) if (child.pid !== undefined) killPid(child.pid, "SIGTERM");
+  const force = setTimeout(killAllChildrenNow, graceMs);
+  await Promise.all(running.map(exitOf));
+  clearTimeout(force);
+}
+
+const exitOf = (child: ChildProcess): Promise<void> =>
+  new Promise((resolve) => {
+    if (!children.has(child)) return resolve();
+    child.once("close", () => resolve());
+  });
 
 function killPid(pid: number, signal: NodeJS.Signals): boolean {
   try {
@@ -40,6 +62,7 @@ export function startChild(
   stream: "stdout" | "stderr",
   timeoutMs = 15_000,
 ): Promise<Child> {
+  if (closed) return Promise.reject(new Error(`${path.basename(command)} not started: stopping`));
   const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
   children.add(child);
   let output = "";
@@ -83,17 +106,39 @@ export function startChild(
   });
 }
 
+/** Where Debian and hand installs put nats-server, outside a normal user's PATH. */
+const SBIN_DIRS = ["/usr/local/sbin", "/usr/sbin"];
+
+/**
+ * The nats-server to run: `STUI_NATS_SERVER` if set (a path; `null` when it is not executable),
+ * else the first on the PATH, else in /usr/local/sbin or /usr/sbin (Debian's package installs it in
+ * /usr/sbin); `null` when there is none.
+ */
+export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | null {
+  const explicit = env["STUI_NATS_SERVER"];
+  if (explicit !== undefined && explicit !== "") return executable(explicit) ? explicit : null;
+  return onPath("nats-server", env) ?? inDirs("nats-server", SBIN_DIRS);
+}
+
 /** The full path of `command` on the PATH, or `null`. */
-export function onPath(command: string): string | null {
-  for (const dir of (process.env["PATH"] ?? "").split(path.delimiter)) {
+export function onPath(command: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  return inDirs(command, (env["PATH"] ?? "").split(path.delimiter));
+}
+
+function inDirs(command: string, dirs: readonly string[]): string | null {
+  for (const dir of dirs) {
     if (dir === "") continue;
     const candidate = path.join(dir, command);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+    if (executable(candidate)) return candidate;
   }
   return null;
+}
+
+function executable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -11,13 +11,15 @@ import { FileSessionStore } from "../actors/file-session-store.js";
 import { ServiceMetrics } from "../actors/metrics.js";
 import { JetStreamMissingError, NatsConnectError } from "../actors/nats-link.js";
 import {
+  apiOptionsOf,
   ConfigError,
   defaultInstanceId,
   eventOptionsOf,
   imagesOf,
-  loadConfig,
   managerPolicyOf,
   natsOptionsOf,
+  readConfig,
+  type LoadedConfig,
   type ServeConfig,
 } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -65,9 +67,9 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  let config: ServeConfig;
+  let loaded: LoadedConfig;
   try {
-    config = await loadConfig(values.config ?? null, process.env, {
+    loaded = await readConfig(values.config ?? null, process.env, {
       ...(values["nats-url"] === undefined ? {} : { natsUrl: values["nats-url"] }),
       ...(values["instance-id"] === undefined ? {} : { instanceId: values["instance-id"] }),
       ...(values.store === undefined ? {} : { storePath: values.store }),
@@ -76,12 +78,12 @@ export async function run(argv: string[]): Promise<number> {
     });
   } catch (error) {
     if (error instanceof ConfigError) {
-      console.error(`stui serve: ${error.message}`);
+      console.error(error.problems.map((problem) => `stui serve: ${problem}`).join("\n"));
       return 2;
     }
     throw error;
   }
-  const code = await serve(config);
+  const code = await serve(loaded.config, loaded.warnings);
   // Whatever might still hold the event loop (a stuck socket, a log transport) must not keep a
   // stopped service alive.
   setTimeout(() => process.exit(code), 2000).unref();
@@ -107,8 +109,9 @@ const asLogger = (log: Pino): Logger => ({
   debug: (obj, msg) => log.debug(obj, msg),
 });
 
-async function serve(config: ServeConfig): Promise<number> {
+async function serve(config: ServeConfig, warnings: readonly string[] = []): Promise<number> {
   const log = makeLogger(config.log_level);
+  for (const warning of warnings) log.warn(warning);
   const logger = asLogger(log);
   const instanceId = config.instance_id ?? defaultInstanceId();
   let service: StuiService | null = null;
@@ -204,6 +207,7 @@ async function startService(
       logger,
       onAnswer: (endpoint, response, seconds) => metrics.answered(endpoint, response, seconds),
       onRefused: (reason) => metrics.refusedRequest(reason),
+      ...apiOptionsOf(config),
     });
   } catch (error) {
     await store.close();

@@ -24,7 +24,8 @@ function show(value: unknown): string {
 
 const EXPECTED_NAMES: Record<string, string> = { int: "integer", record: "object" };
 
-function reasonOf(issue: z.core.$ZodIssue): string {
+/** One issue's reason, serde-style, without its path. */
+export function reasonOf(issue: z.core.$ZodIssue): string {
   const input = issue.input;
   switch (issue.code) {
     case "invalid_type": {

@@ -6,6 +6,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { findNatsServer } from "../../src/cli/children.js";
 import { spawnProcess, type ProcessHandle } from "./processes.js";
 
 export interface NatsServerOptions {
@@ -30,11 +31,20 @@ export interface NatsServerHandle extends AsyncDisposable {
 const READY = /Server is ready/;
 const LISTENING = /Listening for client connections on [^\s]+:(\d+)/;
 
+/** nats-server on the PATH, or where Debian installs it (/usr/sbin): see `findNatsServer`. */
+function natsServerBinary(): string {
+  const binary = findNatsServer();
+  if (binary === null)
+    throw new Error("nats-server not found on the PATH, in /usr/local/sbin or /usr/sbin: apt-get install nats-server");
+  return binary;
+}
+
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
+  const binary = natsServerBinary();
   const storeDir = await mkdtemp(path.join(tmpdir(), "stui-nats-"));
   const base = [...((options.jetstream ?? true) ? ["-js", "-sd", storeDir] : []), ...(options.extraArgs ?? [])];
   const launch = async (port: number): Promise<{ child: ProcessHandle; port: number }> => {
-    const child = spawnProcess("nats-server", ["-a", "127.0.0.1", "-p", String(port), ...base], {
+    const child = spawnProcess(binary, ["-a", "127.0.0.1", "-p", String(port), ...base], {
       linesFrom: "stderr",
     });
     try {

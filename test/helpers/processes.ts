@@ -5,6 +5,7 @@
  * The build is `test/helpers/global-setup.ts`'s job: this runs whatever `dist/` holds.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -205,4 +206,41 @@ export function spawnProcess(command: string, args: readonly string[], options: 
 
 export function formatExit(exit: Exit): string {
   return exit.signal === null ? `code ${exit.code}` : `signal ${exit.signal}`;
+}
+
+/** `/proc/<pid>/stat`'s parent pid and state, or `null` when there is no such process. */
+function procStat(pid: number): { ppid: number; state: string } | null {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: read after its last ')'.
+  const [state = "", ppid = ""] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { ppid: Number(ppid), state };
+}
+
+/** Whether `pid` is a live process (a zombie, dead but not yet reaped, is not). */
+export function isAlive(pid: number): boolean {
+  const stat = procStat(pid);
+  return stat !== null && stat.state !== "Z" && stat.state !== "X";
+}
+
+/** The pids of `pid`'s live child processes, from /proc (Linux). */
+export function childPidsOf(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((candidate) => procStat(candidate)?.ppid === pid && isAlive(candidate));
+}
+
+/** Waits until none of `pids` is alive; resolves with those still alive after `timeoutMs`. */
+export async function waitUntilGone(pids: readonly number[], timeoutMs = DEFAULT_GRACE_MS): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const alive = pids.filter(isAlive);
+    if (alive.length === 0 || Date.now() > deadline) return alive;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
