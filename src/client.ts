@@ -111,6 +111,7 @@ export class StuiClient {
   disconnectImage = (body: RequestBody<"DisconnectImage">) => this.request("DisconnectImage", body);
   listImages = () => this.request("ListImages", {});
   getConnectionHealthSummary = () => this.request("GetConnectionHealthSummary", {});
+  getClientContext = (body: RequestBody<"GetClientContext">) => this.request("GetClientContext", body);
 
   /** Live events from now on, on `subject` (wildcards allowed); malformed messages are skipped. */
   events(options: { readonly subject?: string } = {}): EventFeed<StuiEvent> {

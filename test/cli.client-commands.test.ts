@@ -91,12 +91,14 @@ describe("client commands - sessions, eval and context", () => {
     expect((await runStui(["switch", "--client", "alice", "--to", "dev"], on())).code).toBe(0);
     expect((await runStui(["context", "--client", "alice"], on())).stdout.trim()).toBe("alice: dev");
     expect(await runStuiJson(["context", "--client", "alice"], on())).toEqual({
+      type: "ClientContext",
       client_id: "alice",
-      current_image_id: "dev",
+      image_id: "dev",
     });
     expect(await runStuiJson(["context", "--client", "bob"], on())).toEqual({
+      type: "ClientContext",
       client_id: "bob",
-      current_image_id: null,
+      image_id: null,
     });
     // Asking changed nothing: no switch beyond the one above was announced.
     expect(await contextEvents(h)).toBe(1);

@@ -294,6 +294,13 @@ const getConnectionHealthSummary: Handler<"GetConnectionHealthSummary"> = async 
   });
 };
 
+const getClientContext: Handler<"GetClientContext"> = async (ctx, request) =>
+  Promise.resolve({
+    type: "ClientContext",
+    client_id: request.client_id,
+    image_id: stateOf(ctx).registry.contexts.get(request.client_id) ?? null,
+  });
+
 /** Every request's handler: the table `SessionManager.handle` dispatches on. */
 export const handlers: { readonly [K in RequestType]: Handler<K> } = {
   ListImageSessions: listImageSessions,
@@ -308,4 +315,5 @@ export const handlers: { readonly [K in RequestType]: Handler<K> } = {
   DisconnectImage: disconnectImage,
   ListImages: listImages,
   GetConnectionHealthSummary: getConnectionHealthSummary,
+  GetClientContext: getClientContext,
 };

@@ -2,7 +2,6 @@
  * The client commands that work in sessions: `stui session create | close`, `stui eval`,
  * `stui context`.
  */
-import { randomUUID } from "node:crypto";
 import { dash, EXIT, required, runClientCommand, show, str, UsageError } from "./client-run.js";
 import { runGroup } from "./group.js";
 
@@ -80,36 +79,13 @@ export const evaluate = (argv: string[]): Promise<number> =>
     },
   });
 
-/**
- * No request reads a client's current image. `SwitchImageContext` with `from_image_id` set checks
- * it before anything else and answers a mismatch with `Conflict` and `details.current_image_id`
- * (docs/protocol.md); naming an image that does not exist as both `from` and `to` makes that check
- * the whole request: nothing is switched, written or announced.
- */
+/** The client's current image context, as `Evaluate` without `--image` would use it. */
 export const context = (argv: string[]): Promise<number> =>
   runClientCommand(argv, {
     usage: "usage: stui context --client C [--json]\n\nThe client's current image context.",
     options: { client: { type: "string" } },
     run: async ({ client, values, json }) => {
-      const clientId = required(values, "client");
-      const probe = `stui-context-probe-${randomUUID()}`;
-      const answer = await client.switchImageContext({ client_id: clientId, from_image_id: probe, to_image_id: probe });
-      let current: string | null;
-      if (answer.type === "Error" && answer.code === "Conflict") {
-        const value = answer.details?.["current_image_id"];
-        if (value !== null && typeof value !== "string") {
-          throw new Error(`the service's Conflict answer names no current_image_id: ${answer.message}`);
-        }
-        current = value;
-      } else if (answer.type === "Error" && answer.code === "ImageNotFound") {
-        current = probe; // only if the client's context were the probe itself
-      } else if (answer.type === "Error") {
-        return show(answer, json, () => "");
-      } else {
-        current = answer.to_image_id;
-      }
-      if (json) console.log(JSON.stringify({ client_id: clientId, current_image_id: current }, null, 2));
-      else console.log(`${clientId}: ${dash(current ?? "(none)")}`);
-      return EXIT.done;
+      const answer = await client.getClientContext({ client_id: required(values, "client") });
+      return show(answer, json, (c) => `${c.client_id}: ${dash(c.image_id ?? "(none)")}`);
     },
   });

@@ -62,6 +62,8 @@ export const requestVariants = {
   DisconnectImage: z.object({ image_id: ImageId }),
   ListImages: z.object({}),
   GetConnectionHealthSummary: z.object({}),
+  /** A client's current image context (what `Evaluate` without an image uses). */
+  GetClientContext: z.object({ client_id: Id }),
 };
 
 export const Request = new ExternallyTagged("Request", requestVariants);

@@ -43,6 +43,8 @@ export const responseVariants = {
   ImageDisconnected: z.object({ image_id: ImageId }),
   Images: z.object({ images: z.array(ImageConnectionStatus) }),
   ConnectionHealthSummary: ConnectionHealthSummary,
+  /** `image_id` `null`: the client has no current image context. */
+  ClientContext: z.object({ client_id: Id, image_id: ImageId.nullable() }),
   Error: z.object({
     code: ErrorCode,
     message: z.string(),
@@ -70,6 +72,7 @@ export const RESPONSE_FOR = {
   DisconnectImage: "ImageDisconnected",
   ListImages: "Images",
   GetConnectionHealthSummary: "ConnectionHealthSummary",
+  GetClientContext: "ClientContext",
 } as const satisfies Record<RequestType, Exclude<ResponseType, "Error">>;
 
 /** The answer to request `K`: its success variant or an error. */
