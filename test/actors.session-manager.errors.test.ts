@@ -30,6 +30,7 @@ function failingContexts(store: FileSessionStore): SessionStore {
     delete: (id, expected) => store.delete(id, expected),
     putContext: () => Promise.reject(new Error(`EACCES: permission denied, open '${SECRET_PATH}'`)),
     status: () => store.status(),
+    ensureWritable: () => store.ensureWritable(),
     close: () => store.close(),
   };
 }

@@ -178,6 +178,39 @@ describe.skipIf(!isRoot())("store faults - answers, registry and disk agree", ()
     expect((await listed()).get(id)).toBe(false);
   });
 
+  it("store faults - work the store could not write waits for it: a disconnect is refused up front, orphans of a restarted image follow once the disk works", async () => {
+    const store = path.join(await makeStoreDir(), "data");
+    const s = await serve(store);
+    const created = await create("carol");
+    if (created.type !== "SessionCreated") throw new Error(JSON.stringify(created));
+    const id = created.session.session_id;
+
+    const fault = await injectFsyncError(s.child.pid);
+    expectStoreUnavailable(await create("dave"), store); // degrades the store
+    // Refused before the image is removed, which could not be rolled back.
+    expectStoreUnavailable(await api().disconnectImage({ image_id: "dev" }), store);
+    expect(await api().getImageConnectionStatus({ image_id: "dev" })).toMatchObject({ status: "Connected" });
+
+    // The image restarts and has lost the session: orphaning it must wait for the store.
+    sim.kill("SIGKILL");
+    await sim.stop();
+    sim = await startImageSim({ name: "dev", bind: sim.endpoint });
+    await s.child.waitForLine(/"session work \(restore\) postponed/, { timeoutMs: 15_000 });
+    expect((await onDisk(store)).get(id)?.orphaned_at).toBeNull();
+    const r = await api().listImageSessions({ image_id: "dev", include_disconnected: true });
+    expect(r.type === "ImageSessions" && r.sessions.find((x) => x.session_id === id)?.orphaned_at).toBeNull();
+
+    await fault.stop();
+    await expect
+      .poll(async () => (await onDisk(store)).get(id)?.orphaned_at ?? null, { timeout: 10_000 })
+      .not.toBeNull();
+    const after = await api().listImageSessions({ image_id: "dev", include_disconnected: true });
+    expect(
+      after.type === "ImageSessions" && after.sessions.find((x) => x.session_id === id)?.orphaned_at,
+    ).not.toBeNull();
+    expect(await api().disconnectImage({ image_id: "dev" })).toMatchObject({ type: "ImageDisconnected" });
+  });
+
   it("store faults - a full disk (ENOSPC on a tmpfs): refused, nothing half-written, acknowledged sessions kept; freed, the retry succeeds", async () => {
     const mount = await mountTmpfs(512);
     const store = path.join(mount, "data");

@@ -151,6 +151,10 @@ export class FileSessionStore implements SessionStore {
     return this.guard.status();
   }
 
+  ensureWritable(): Promise<void> {
+    return this.guard.ensureWritable();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await this.queue.idle();

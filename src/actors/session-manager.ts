@@ -11,6 +11,7 @@ import { imageStatuses, orphanSessions, restoreSessions, RequestError, stateOf, 
 import { handlers, type HandlerContext } from "./session-requests.js";
 import {
   describeStoreFailure,
+  isStoreWriteError,
   InvalidRecordError,
   RevisionConflictError,
   StoreClosedError,
@@ -58,9 +59,13 @@ export interface SessionManagerOptions {
   readonly actorOptions?: Pick<ActorOptions<typeof liveSessionManagerMachine>, "clock" | "inspect">;
 }
 
+/** How long background work waits before it tries the store again. */
+const STORE_RETRY_MS = 1000;
+
 export class SessionManager {
   private readonly ctx: HandlerContext;
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly retries = new Set<NodeJS.Timeout>();
   private stopping = false;
 
   private constructor(
@@ -72,7 +77,7 @@ export class SessionManager {
     /** Files the store could not load (already logged and moved aside). */
     readonly problems: readonly StoreProblem[],
   ) {
-    this.ctx = { actor, store, queue: new KeyedQueue(), logger, now, natsStatus };
+    this.ctx = { actor, store, queue: new KeyedQueue(), logger, now, natsStatus, runLater: (work) => this.run(work) };
   }
 
   /**
@@ -137,6 +142,8 @@ export class SessionManager {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    for (const timer of this.retries) clearTimeout(timer);
+    this.retries.clear();
     await this.idle();
     // Each image says goodbye (a final Disconnected status) before the connections are stopped.
     for (const entry of stateOf(this.ctx).images.values()) {
@@ -160,6 +167,10 @@ export class SessionManager {
     return stateOf(this.ctx).registry.size;
   }
 
+  /**
+   * Runs the machine's background work. Work the store could not write is tried again every
+   * `STORE_RETRY_MS` until the store takes writes, so a disk fault delays it but does not lose it.
+   */
   private run(work: ManagerWork): void {
     if (this.stopping) return;
     const task: Promise<unknown> = (() => {
@@ -172,7 +183,18 @@ export class SessionManager {
           return sweepOrphans(this.ctx);
       }
     })();
-    this.track(task).catch((error: unknown) => this.ctx.logger.error({ err: error, work }, "session work failed"));
+    this.track(task).catch((error: unknown) => {
+      if (!isStoreWriteError(error)) {
+        this.ctx.logger.error({ err: error, work }, "session work failed");
+        return;
+      }
+      this.ctx.logger.warn({ work }, `session work (${work.kind}) postponed: the store cannot write; retrying`);
+      const timer = setTimeout(() => {
+        this.retries.delete(timer);
+        this.run(work);
+      }, STORE_RETRY_MS);
+      this.retries.add(timer);
+    });
   }
 
   private track<T>(task: Promise<T>): Promise<T> {

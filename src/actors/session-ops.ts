@@ -6,7 +6,13 @@
  */
 import { ImageRequestError, requestImage } from "./image-connection.js";
 import { eachInParallel, type KeyedQueue } from "./concurrency.js";
-import { UNREVISIONED, type SessionStore } from "./session-store.js";
+import {
+  isStoreWriteError,
+  UNREVISIONED,
+  type SessionStore,
+  type StoreIoError,
+  type StoreUnavailableError,
+} from "./session-store.js";
 import type { Logger } from "../logger.js";
 import {
   imageStatusOf,
@@ -144,6 +150,7 @@ export function orphanSessions(core: ManagerCore, imageId: string, reason: strin
 export function restoreSessions(core: ManagerCore, imageId: string): Promise<void> {
   return core.queue.run(imageKey(imageId), async () => {
     const lost: string[] = [];
+    let storeError: StoreIoError | StoreUnavailableError | null = null;
     const open = stateOf(core)
       .registry.sessionsOf(imageId)
       .filter((s) => s.is_active);
@@ -160,13 +167,16 @@ export function restoreSessions(core: ManagerCore, imageId: string): Promise<voi
         }
       });
     } catch (error) {
-      core.logger.warn({ err: error, image_id: imageId }, "restoring sessions stopped; the next connect retries");
+      if (isStoreWriteError(error)) storeError = error;
+      else core.logger.warn({ err: error, image_id: imageId }, "restoring sessions stopped; the next connect retries");
     }
     // Orphaned here, not through `orphanSessions`: this pass already holds the image's key.
     const reason = `image ${imageId} no longer knows the session (restarted?)`;
     await eachInParallel(lost, PARALLEL, async (id) => {
       await orphanOne(core, id, reason);
     });
+    // The pass is tried again once the store takes writes (see `SessionManager.run`).
+    if (storeError !== null) throw storeError;
   });
 }
 

@@ -23,8 +23,8 @@ import {
   writeSession,
   type ManagerCore,
 } from "./session-ops.js";
-import { UNREVISIONED } from "./session-store.js";
-import { imageStatusOf } from "../machines/session-manager.js";
+import { isStoreWriteError, UNREVISIONED } from "./session-store.js";
+import { imageStatusOf, type ManagerWork } from "../machines/session-manager.js";
 import { isActive, isOrphaned } from "../machines/session-registry.js";
 import type { RESPONSE_FOR } from "../protocol/index.js";
 import {
@@ -43,6 +43,8 @@ import {
 export interface HandlerContext extends ManagerCore {
   /** The service's NATS link for the health summary; `null` when running without NATS. */
   readonly natsStatus: () => NatsLinkStatus | null;
+  /** Runs background work, tried again while the store cannot write. */
+  readonly runLater: (work: ManagerWork) => void;
 }
 
 type Success<K extends RequestType> = ResponseOf<(typeof RESPONSE_FOR)[K]>;
@@ -158,6 +160,7 @@ const getImageConnectionStatus: Handler<"GetImageConnectionStatus"> = async (ctx
 
 const createSession: Handler<"CreateSession"> = async (ctx, request) => {
   const ref = imageRef(ctx, request.image_id);
+  await ctx.store.ensureWritable(); // rather than a session on the image that could not be stored
   const info = await requestImage(ref, "create_session", { client_id: request.client_id });
   const image = requireImage(ctx, request.image_id);
   const existing = stateOf(ctx).registry.get(info.session_id);
@@ -255,8 +258,16 @@ const connectImage: Handler<"ConnectImage"> = async (ctx, request) => {
 
 const disconnectImage: Handler<"DisconnectImage"> = async (ctx, request) => {
   requireImage(ctx, request.image_id);
+  await ctx.store.ensureWritable(); // before the removal, which is not rolled back
   ctx.actor.send({ type: "IMAGE.REMOVE", imageId: request.image_id });
-  await orphanSessions(ctx, request.image_id, `image ${request.image_id} removed`);
+  const reason = `image ${request.image_id} removed`;
+  try {
+    await orphanSessions(ctx, request.image_id, reason);
+  } catch (error) {
+    if (!isStoreWriteError(error)) throw error;
+    // The image is disconnected; its sessions are orphaned as soon as the store takes writes.
+    ctx.runLater({ kind: "orphan", imageId: request.image_id, reason });
+  }
   return { type: "ImageDisconnected", image_id: request.image_id };
 };
 

@@ -64,6 +64,12 @@ export interface SessionStore {
    * succeeds, so an answer, the manager's registry and the disk never disagree.
    */
   status(): StoreStatus;
+  /**
+   * Resolves when writes are taken (probing the disk first while degraded); rejects with
+   * `StoreUnavailableError` otherwise. For callers that must not start what a refused write would
+   * leave half done.
+   */
+  ensureWritable(): Promise<void>;
   /** Waits for the writes in flight; every later call rejects with `StoreClosedError`. */
   close(): Promise<void>;
 }
@@ -123,6 +129,10 @@ export class StoreUnavailableError extends Error {
     super(`the session store cannot write since ${status.degraded_since ?? "now"}: ${status.reason ?? "unknown"}`);
   }
 }
+
+/** A write the store did not make: failed (and rolled back), or refused while degraded. */
+export const isStoreWriteError = (error: unknown): error is StoreIoError | StoreUnavailableError =>
+  error instanceof StoreIoError || error instanceof StoreUnavailableError;
 
 /**
  * What an I/O failure was, in words fit for an answer or the health summary: the operation and a

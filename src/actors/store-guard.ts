@@ -58,7 +58,7 @@ export class WriteGuard {
    * degraded, rolled back and degrading when it fails with an I/O error.
    */
   async run<T>(file: string, task: (prior: Prior) => Promise<T>): Promise<T> {
-    if (this.degraded !== null && !(await this.probe())) throw new StoreUnavailableError(this.status());
+    await this.ensureWritable();
     const prior: Prior = { bytes: null };
     try {
       prior.bytes = await readIfExists(file);
@@ -72,6 +72,11 @@ export class WriteGuard {
       this.degrade(error);
       throw error;
     }
+  }
+
+  /** Resolves once writes are taken (a degraded store probes first); else `StoreUnavailableError`. */
+  async ensureWritable(): Promise<void> {
+    if (this.degraded !== null && !(await this.probe())) throw new StoreUnavailableError(this.status());
   }
 
   close(): void {
