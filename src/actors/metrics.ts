@@ -61,34 +61,42 @@ export class ServiceMetrics {
         }
       },
     });
-    new Gauge({
-      name: "stui_image_status",
-      help: "Each image's connection status: 1 for the current one",
-      labelNames: ["image_id", "status"],
-      registers,
-      collect() {
-        this.reset(); // an image removed at run time leaves no stale series
-        for (const image of images()) {
-          for (const status of CONNECTION_STATUSES) {
-            this.set({ image_id: image.image_id, status }, image.status === status ? 1 : 0);
+    /** One series per image and value, 1 on the image's current one. */
+    const perImage = <V extends string>(
+      name: string,
+      help: string,
+      label: string,
+      values: readonly V[],
+      current: (image: ImageConnectionStatus) => V,
+    ): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ["image_id", label],
+        registers,
+        collect() {
+          this.reset(); // an image removed at run time leaves no stale series
+          for (const image of images()) {
+            for (const value of values)
+              this.set({ image_id: image.image_id, [label]: value }, current(image) === value ? 1 : 0);
           }
-        }
-      },
-    });
-    new Gauge({
-      name: "stui_image_health",
-      help: "Each image's connection health: 1 for the current one",
-      labelNames: ["image_id", "health"],
-      registers,
-      collect() {
-        this.reset();
-        for (const image of images()) {
-          for (const health of CONNECTION_HEALTHS) {
-            this.set({ image_id: image.image_id, health }, image.connection_health === health ? 1 : 0);
-          }
-        }
-      },
-    });
+        },
+      });
+    };
+    perImage(
+      "stui_image_status",
+      "Each image's connection status: 1 for the current one",
+      "status",
+      CONNECTION_STATUSES,
+      (i) => i.status,
+    );
+    perImage(
+      "stui_image_health",
+      "Each image's connection health: 1 for the current one",
+      "health",
+      CONNECTION_HEALTHS,
+      (i) => i.connection_health,
+    );
     new Gauge({
       name: "stui_image_rtt_seconds",
       help: "Each image's last application ping round trip (absent until one is measured)",
