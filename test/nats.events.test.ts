@@ -236,6 +236,20 @@ describe("NATS events - the publisher's rules", () => {
     }
   });
 
+  it("ends a run on instance.stopped: a health change still held by the debounce is not published after it", async () => {
+    const t = await publisher({ healthDebounceMs: 300 });
+    t.p.health(health("Healthy", "Unknown"));
+    t.p.health(health("Warning", "Healthy")); // held for the rest of the window
+    try {
+      await t.p.close(1000);
+      await new Promise((resolve) => setTimeout(resolve, 500)); // past the window
+      expect(t.received.at(-1)?.type).toBe("io.stui.instance.stopped");
+      expect(t.received.filter((e) => e.type === "io.stui.image.health.changed")).toHaveLength(1);
+    } finally {
+      await t.close();
+    }
+  });
+
   it("holds at most bufferLimit events while NATS is down, drops the oldest and counts them", async () => {
     const t = await publisher({ bufferLimit: 5 });
     try {

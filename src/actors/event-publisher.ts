@@ -221,12 +221,14 @@ export class EventPublisher {
   /** Announces `instance.<id>.stopped`, flushes, and resolves with how many events stayed unpublished. */
   async close(timeoutMs = 2000): Promise<number> {
     if (this.closed) return this.outbox.length;
+    // A health change still held by the debounce would otherwise follow `instance.stopped`: the
+    // stopped event is the run's last (the images' final Disconnected statuses precede it).
+    for (const held of this.heldHealth.values()) clearTimeout(held.timer);
+    this.heldHealth.clear();
     this.publish("io.stui.instance.stopped", { instance_id: this.instanceId, at: timestamp() }, this.instanceId);
     await this.flush(timeoutMs);
     this.closed = true;
     this.unlisten();
-    for (const held of this.heldHealth.values()) clearTimeout(held.timer);
-    this.heldHealth.clear();
     if (this.outbox.length > 0) {
       this.logger.warn({ unpublished: this.outbox.length }, "events not published before stopping");
     }
