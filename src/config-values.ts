@@ -4,6 +4,7 @@
  * from.
  */
 import { z } from "zod";
+import { inboxPrefixProblem } from "./actors/nats-link.js";
 import { joinPath } from "./protocol/errors.js";
 import { jsonTypeOf, reasonOf } from "./protocol/validate.js";
 
@@ -52,6 +53,9 @@ export const ZmqEndpoint = refined(zmqEndpointProblem);
 export const ReplyPrefix = z
   .string()
   .regex(/^([^\s.*>]+\.)+$/, 'expected a NATS subject prefix ending in "." (e.g. "_INBOX."), without wildcards');
+
+/** A connection's inbox prefix such as `_INBOX_alice`: no wildcards, no trailing dot. */
+export const InboxPrefix = refined(inboxPrefixProblem);
 
 const SHAPES: Readonly<Record<string, string>> = { string: "a string", array: "a list" };
 

@@ -14,7 +14,7 @@ import { DEFAULT_NATS_URL, type NatsOptions } from "./actors/nats-link.js";
 import type { ConnectionPolicy } from "./machines/connection-policy.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
 import { ImageId } from "./protocol/primitives.js";
-import { describeIssue, NatsUrl, ReplyPrefix, withoutCredentials, ZmqEndpoint } from "./config-values.js";
+import { describeIssue, InboxPrefix, NatsUrl, ReplyPrefix, withoutCredentials, ZmqEndpoint } from "./config-values.js";
 
 const Ms = z.number().int().nonnegative();
 const PositiveInt = z.number().int().positive();
@@ -42,6 +42,8 @@ export const ServeConfig = z
           .strict()
           .optional(),
         reconnect_time_wait_ms: Ms.optional(),
+        /** The service's own reply inboxes (JetStream API answers, publish acks). @default "_INBOX" */
+        inbox_prefix: InboxPrefix.optional(),
       })
       .strict()
       .default({ url: DEFAULT_NATS_URL }),
@@ -201,6 +203,7 @@ const ENV_KEYS: ReadonlyArray<readonly [string, readonly string[], Kind]> = [
   ["STUI_NATS_TOKEN", ["nats", "token"], "string"],
   ["STUI_NATS_NKEY_SEED", ["nats", "nkey_seed"], "string"],
   ["STUI_NATS_CREDS_FILE", ["nats", "creds_file"], "string"],
+  ["STUI_NATS_INBOX_PREFIX", ["nats", "inbox_prefix"], "string"],
   ["STUI_INSTANCE_ID", ["instance_id"], "string"],
   ["STUI_STORE_PATH", ["store", "path"], "string"],
   ["STUI_LOG_LEVEL", ["log_level"], "string"],
@@ -324,6 +327,7 @@ export function natsOptionsOf(config: ServeConfig): NatsOptions {
     credsFile: n.creds_file,
     tls: tls === undefined ? undefined : dropUndefined(tls),
     reconnectTimeWaitMs: n.reconnect_time_wait_ms,
+    inboxPrefix: n.inbox_prefix,
   });
 }
 

@@ -52,7 +52,19 @@ export class StuiService {
     private readonly api: Service,
     private readonly detach: () => void,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // The micro service stops itself when the server refuses one of its subscriptions (permissions
+    // changed by a reload, or refused again after a reconnect) or when the connection closes:
+    // nothing would answer any more, so it must not go unnoticed.
+    void api.stopped.then((why) => {
+      if (this.stopping !== null) return;
+      const reason = why === null ? "the NATS connection closed" : why.message;
+      logger.error(
+        { err: why, api: "stui.api.*" },
+        `the API stopped: ${reason}; requests on stui.api.* are no longer answered until stui serve is restarted (see docs/security.md)`,
+      );
+    });
+  }
 
   /**
    * Connects to NATS (rejecting with `NatsConnectError` if it cannot, `JetStreamMissingError` if

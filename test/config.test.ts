@@ -231,4 +231,20 @@ describe("config - exact problems", () => {
       expect.stringMatching(/api\.reply_prefixes: expected an array of length >= 1, got length 0$/),
     ]);
   });
+
+  it("reads nats.inbox_prefix from the file or STUI_NATS_INBOX_PREFIX, and refuses wildcards and a trailing dot", async () => {
+    const at = await file("stui.yaml", "nats:\n  inbox_prefix: _INBOX_stui\n");
+    expect(natsOptionsOf(await loadConfig(at, {}))).toMatchObject({ inboxPrefix: "_INBOX_stui" });
+    expect(natsOptionsOf(await loadConfig(at, { STUI_NATS_INBOX_PREFIX: "_INBOX.stui-2" }))).toMatchObject({
+      inboxPrefix: "_INBOX.stui-2",
+    });
+    expect(natsOptionsOf(await loadConfig(null, {}))).not.toHaveProperty("inboxPrefix");
+    const bad = await file("bad.yaml", 'nats:\n  inbox_prefix: "_INBOX.>"\n');
+    expect(await problems(bad)).toEqual([
+      `${bad}: nats.inbox_prefix: expected an inbox prefix of tokens [A-Za-z0-9_-] separated by "." (e.g. "_INBOX_alice"), without wildcards or a trailing dot, got "_INBOX.>"`,
+    ]);
+    expect(await problems(null, { STUI_NATS_INBOX_PREFIX: "_INBOX_stui." })).toEqual([
+      expect.stringMatching(/^STUI_NATS_INBOX_PREFIX=_INBOX_stui\.: expected an inbox prefix .* trailing dot/),
+    ]);
+  });
 });

@@ -8,7 +8,7 @@
  * under an accepted inbox prefix are answered (see `reply-guard.ts`).
  */
 import { Svcm, type Service, type ServiceMsg } from "@nats-io/services";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { guardReplies, type ReplyGuardOptions } from "./reply-guard.js";
 import type { SessionManager } from "./session-manager.js";
 import type { Logger } from "../logger.js";
@@ -57,6 +57,35 @@ export const SERVICE_ERROR_CODES: Readonly<Record<ErrorCode, number>> = {
   Timeout: 504,
 };
 
+/**
+ * The API could not start listening: the server refused one of its subscriptions (`subject`, and
+ * `queue` for an endpoint), or the micro service stopped before it was up. The message names the
+ * subject and the permissions the service user needs.
+ */
+export class ApiStartError extends Error {
+  override readonly name = "ApiStartError";
+  readonly subject: string | null;
+  readonly queue: string | null;
+
+  constructor(cause: Error | null) {
+    const refused = cause instanceof PermissionViolationError && cause.operation === "subscription";
+    const subject = refused ? cause.subject : null;
+    const queue = refused ? (cause.queue ?? null) : null;
+    super(
+      subject !== null
+        ? `NATS refused the service's subscription to ${subject}${queue === null ? "" : ` (queue group ${queue})`}: the service user needs subscribe permission on "stui.api.* stui", $SRV.PING, $SRV.INFO, $SRV.STATS, $SRV.*.stui and $SRV.*.stui.* (see docs/security.md)`
+        : `the API stopped while starting: ${cause?.message ?? "the NATS connection closed"} (see docs/security.md)`,
+      { cause },
+    );
+    this.subject = subject;
+    this.queue = queue;
+  }
+}
+
+/**
+ * Starts the micro service and its endpoints, or rejects with `ApiStartError` when the server
+ * refuses any of their subscriptions.
+ */
 export async function startApi(
   nc: NatsConnection,
   manager: SessionManager,
@@ -66,6 +95,8 @@ export async function startApi(
   const limits = { ...DEFAULT_LIMITS, maxBytes: options.maxBodyBytes ?? DEFAULT_LIMITS.maxBytes };
   // Every subscription of the service, `$SRV.*` included, answers only to accepted inboxes.
   const guarded = guardReplies(nc, options, logger);
+  // Heard before the first SUB goes out, so that no refusal is missed.
+  const refusals = watchRefusals(nc);
   const service = await new Svcm(guarded).add({
     name: SERVICE_NAME,
     version: options.version,
@@ -120,10 +151,57 @@ export async function startApi(
     subject: API_REQUEST_SUBJECT,
     handler: (_error, msg) => serve("request", msg, () => decodeRequest(msg.data, limits)),
   });
-  // The endpoints' subscriptions reach the server before "started" is claimed.
+  // The endpoints' subscriptions reach the server before "started" is claimed. A SUB the server
+  // refuses is answered with `-ERR 'Permissions Violation for Subscription to …'` before the PONG
+  // of this flush; nats.js closes that subscription and the framework stops the whole service.
   await nc.flush();
+  refusals.attach(service);
+  // The status iterator hands the refusal over in a microtask: let those run before looking.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (service.isStopped) {
+    const why = await service.stopped;
+    throw new ApiStartError(refusals.first() ?? why);
+  }
   return service;
 }
+
+/**
+ * The server's refusals of the service's subscriptions (its endpoints and `$SRV.*`), from the
+ * connection's status. nats.js closes a refused subscription only when it has a queue group (it
+ * compares the subscription's queue `""` with the error's `undefined` otherwise), and the framework
+ * stops the service for a closed one; a refused `$SRV.*` subscription it leaves open, deaf. So any
+ * refusal stops the service here, with the refusal as the reason, at start as at run time.
+ */
+function watchRefusals(nc: NatsConnection): {
+  attach(service: Service): void;
+  first(): PermissionViolationError | null;
+} {
+  const seen: PermissionViolationError[] = [];
+  let attached: Service | null = null;
+  const stop = (service: Service, error: PermissionViolationError): void => {
+    if (!service.isStopped) void service.stop(error);
+  };
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type !== "error" || !(status.error instanceof PermissionViolationError)) continue;
+      const error = status.error;
+      if (error.operation !== "subscription" || !isServiceSubject(error.subject)) continue;
+      seen.push(error);
+      if (attached !== null) stop(attached, error);
+    }
+  })();
+  return {
+    attach(service) {
+      attached = service;
+      const [refused] = seen;
+      if (refused !== undefined) stop(service, refused);
+    },
+    first: () => seen[0] ?? null,
+  };
+}
+
+const API_SUBJECTS: ReadonlySet<string> = new Set([...REQUEST_TYPES.map(apiSubject), API_REQUEST_SUBJECT]);
+const isServiceSubject = (subject: string): boolean => API_SUBJECTS.has(subject) || subject.startsWith("$SRV.");
 
 const EMPTY_OBJECT = new TextEncoder().encode("{}");
 

@@ -44,6 +44,30 @@ export interface NatsOptions {
   readonly reconnectTimeWaitMs?: number;
   /** Time allowed for the first connection. @default 5000 */
   readonly connectTimeoutMs?: number;
+  /**
+   * The prefix of this connection's reply inboxes (nats.js `inboxPrefix`): request answers,
+   * JetStream API answers, publish acks and consumer deliveries all arrive under `<prefix>.`, so a
+   * user's permissions can grant `_INBOX_alice.>` instead of every client's `_INBOX.>`. Tokens of
+   * letters, digits, `_` and `-` separated by `.`, no wildcards, no trailing dot (see
+   * `INBOX_PREFIX`). docs/security.md, "One inbox per user".
+   * @default "_INBOX"
+   */
+  readonly inboxPrefix?: string;
+}
+
+/** What `NatsOptions.inboxPrefix` must look like, e.g. `_INBOX_alice` or `_INBOX.alice`. */
+export const INBOX_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+/** Why `prefix` is not a usable inbox prefix, or `null`. */
+export function inboxPrefixProblem(prefix: string): string | null {
+  return INBOX_PREFIX.test(prefix)
+    ? null
+    : `expected an inbox prefix of tokens [A-Za-z0-9_-] separated by "." (e.g. "_INBOX_alice"), without wildcards or a trailing dot, got ${JSON.stringify(prefix)}`;
+}
+
+/** Connection options that cannot be used; the message names the option. */
+export class NatsOptionsError extends Error {
+  override readonly name = "NatsOptionsError";
 }
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
@@ -125,11 +149,14 @@ function splitCredentials(server: string): { readonly url: string; readonly user
 export const serversOf = (options: NatsOptions): string[] => listedServers(options).map((s) => splitCredentials(s).url);
 
 /**
- * Connects, or rejects with `NatsConnectError`. Once connected it reconnects forever: nats.js
- * gives up after 10 attempts unless told otherwise, and this service must outlive any outage.
+ * Connects, or rejects with `NatsConnectError` (`NatsOptionsError` for a bad `inboxPrefix`). Once
+ * connected it reconnects forever: nats.js gives up after 10 attempts unless told otherwise, and
+ * this service must outlive any outage.
  */
 export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
   const servers = serversOf(options);
+  const inboxProblem = options.inboxPrefix === undefined ? null : inboxPrefixProblem(options.inboxPrefix);
+  if (inboxProblem !== null) throw new NatsOptionsError(`inboxPrefix: ${inboxProblem}`);
   // Credentials written into a URL are used as if given as `user`/`pass` (explicit ones win).
   const inUrl = listedServers(options)
     .map(splitCredentials)
@@ -145,6 +172,7 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
     ...(user === undefined ? {} : { user, pass: pass ?? "" }),
     ...(options.token === undefined ? {} : { token: options.token }),
     ...(options.tls === undefined || options.tls === null ? {} : { tls: { ...options.tls } }),
+    ...(options.inboxPrefix === undefined ? {} : { inboxPrefix: options.inboxPrefix }),
   };
   try {
     const authenticator = await authenticatorOf(options);

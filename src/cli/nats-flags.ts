@@ -9,7 +9,13 @@
  */
 import { readFileSync } from "node:fs";
 import type { ParseArgsConfig } from "node:util";
-import { DEFAULT_NATS_URL, serversOf, type NatsOptions, type NatsTlsOptions } from "../actors/nats-link.js";
+import {
+  DEFAULT_NATS_URL,
+  inboxPrefixProblem,
+  serversOf,
+  type NatsOptions,
+  type NatsTlsOptions,
+} from "../actors/nats-link.js";
 
 /** The parseArgs options of the NATS connection. */
 export const NATS_FLAG_OPTIONS = {
@@ -23,6 +29,7 @@ export const NATS_FLAG_OPTIONS = {
   "tls-ca": { type: "string" },
   "tls-cert": { type: "string" },
   "tls-key": { type: "string" },
+  "inbox-prefix": { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 export const NATS_FLAGS_HELP = `NATS connection (flags override the environment):
@@ -35,7 +42,9 @@ export const NATS_FLAGS_HELP = `NATS connection (flags override the environment)
   --creds FILE             JWT credentials file (env STUI_NATS_CREDS_FILE)
   --tls-ca FILE            CA certificate (PEM) that signed the server's
   --tls-cert FILE          client certificate (PEM), with --tls-key
-  --tls-key FILE           client key (PEM)`;
+  --tls-key FILE           client key (PEM)
+  --inbox-prefix PREFIX    reply inboxes under PREFIX. instead of _INBOX. (env STUI_NATS_INBOX_PREFIX),
+                           e.g. _INBOX_alice: see docs/security.md, "One inbox per user"`;
 
 /** What parseArgs gives back; only the keys of `NATS_FLAG_OPTIONS` are read. */
 export type FlagValues = Readonly<Record<string, string | boolean | ReadonlyArray<string | boolean> | undefined>>;
@@ -95,6 +104,14 @@ export function natsOptionsFromFlags(values: FlagValues, env: NodeJS.ProcessEnv)
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
     throw new NatsFlagsError("--tls-cert and --tls-key go together");
   }
+  const inboxFlag = flag(values, "inbox-prefix");
+  const inboxPrefix = inboxFlag ?? variable(env, "STUI_NATS_INBOX_PREFIX");
+  const inboxProblem = inboxPrefix === undefined ? null : inboxPrefixProblem(inboxPrefix);
+  if (inboxProblem !== null) {
+    throw new NatsFlagsError(
+      `${inboxFlag === undefined ? "STUI_NATS_INBOX_PREFIX" : "--inbox-prefix"}: ${inboxProblem}`,
+    );
+  }
   return {
     servers,
     ...optional("user", user),
@@ -103,6 +120,7 @@ export function natsOptionsFromFlags(values: FlagValues, env: NodeJS.ProcessEnv)
     ...optional("nkeySeed", nkeySeed),
     ...optional("credsFile", flag(values, "creds") ?? variable(env, "STUI_NATS_CREDS_FILE")),
     ...(Object.keys(tls).length === 0 ? {} : { tls }),
+    ...optional("inboxPrefix", inboxPrefix),
   };
 }
 

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { pino, type Logger as Pino } from "pino";
 import { FileSessionStore } from "../actors/file-session-store.js";
 import { ServiceMetrics } from "../actors/metrics.js";
+import { ApiStartError } from "../actors/nats-api.js";
 import { JetStreamMissingError, NatsConnectError } from "../actors/nats-link.js";
 import {
   apiOptionsOf,
@@ -216,7 +217,7 @@ async function startService(
       logger.error({}, error.message);
       return 2;
     }
-    if (error instanceof NatsConnectError) {
+    if (error instanceof NatsConnectError || error instanceof ApiStartError) {
       logger.error({}, error.message);
       return 1;
     }
