@@ -271,6 +271,8 @@ describe("security - a service user that may not subscribe to its API", () => {
       expect(line?.msg).toContain("docs/security.md");
       expect(line?.err).toBeUndefined();
       expect(serve.stderr()).not.toMatch(/^\s+at /m);
+      // No stack anywhere, the warnings about each refused subject included.
+      expect(serve.stdout()).not.toMatch(/\\n\s+at /);
     },
   );
 });

@@ -246,9 +246,12 @@ export class NatsLink {
           this.logger.info({ server: s.server }, "NATS link back");
           this.set("Connected");
           break;
-        case "error":
-          this.logger.warn({ err: s.error }, "NATS connection error");
+        case "error": {
+          // The server's words (e.g. a permissions violation) say it all; nats.js's stack does not.
+          const error = s.error instanceof Error ? s.error.message : String(s.error);
+          this.logger.warn({ error }, `NATS connection error: ${error}`);
           break;
+        }
         default:
           break;
       }
