@@ -15,6 +15,7 @@ import type { ConnectionPolicy } from "./machines/connection-policy.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
 import { ImageId } from "./protocol/primitives.js";
 import { describeIssue, InboxPrefix, NatsUrl, ReplyPrefix, withoutCredentials, ZmqEndpoint } from "./config-values.js";
+import { ConfigError } from "./errors.js";
 
 const Ms = z.number().int().nonnegative();
 const PositiveInt = z.number().int().positive();
@@ -111,17 +112,6 @@ export const ServeConfig = z
   })
   .strict();
 export type ServeConfig = z.output<typeof ServeConfig>;
-
-/** A configuration that cannot be used: one line per problem, each naming its key and its source. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  readonly problems: readonly string[];
-
-  constructor(problems: readonly string[]) {
-    super(problems.join("\n"));
-    this.problems = problems;
-  }
-}
 
 /** Flags given on the command line (already parsed). */
 export interface ConfigFlags {

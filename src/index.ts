@@ -1,7 +1,7 @@
 /** Public entry point of the STUI session service package. */
 export * from "./protocol/index.js";
+export * from "./errors.js";
 export {
-  ImageRequestError,
   requestImage,
   startImageConnection,
   waitForStatus,
@@ -13,11 +13,6 @@ export type { ImageConnectionInput, ImageConnectionEmitted } from "./machines/im
 export { SessionManager, type SessionManagerOptions } from "./actors/session-manager.js";
 export { FileSessionStore, type FileSessionStoreOptions } from "./actors/file-session-store.js";
 export {
-  CorruptRecordError,
-  InvalidRecordError,
-  RevisionConflictError,
-  StoreClosedError,
-  StoreIoError,
   UNREVISIONED,
   type LoadResult,
   type SessionStore,
@@ -42,7 +37,7 @@ export {
   type ReplayOptions,
   type RequestBody,
 } from "./client.js";
-export { NatsConnectError, type NatsOptions, type NatsTlsOptions } from "./actors/nats-link.js";
+export type { NatsOptions, NatsTlsOptions } from "./actors/nats-link.js";
 export {
   DEFAULT_STREAM,
   type EventPublisherOptions,

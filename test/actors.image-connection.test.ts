@@ -4,12 +4,8 @@
  * in which one image fails.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  ImageRequestError,
-  startImageConnection,
-  waitForStatus,
-  type ImageConnection,
-} from "../src/actors/image-connection.js";
+import { ImageRequestError } from "../src/errors.js";
+import { startImageConnection, waitForStatus, type ImageConnection } from "../src/actors/image-connection.js";
 import type { ConnectionPolicy } from "../src/machines/connection-policy.js";
 import type { ConnectionStatus, ImageStatusChanged } from "../src/protocol/index.js";
 import { startImageSim } from "./helpers/image-sim.js";

@@ -5,7 +5,8 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { apiOptionsOf, ConfigError, loadConfig, managerPolicyOf, natsOptionsOf, readConfig } from "../src/config.js";
+import { apiOptionsOf, loadConfig, managerPolicyOf, natsOptionsOf, readConfig } from "../src/config.js";
+import { ConfigError } from "../src/errors.js";
 import { cleanupManagers, makeStoreDir } from "./helpers/manager.js";
 
 afterEach(cleanupManagers);

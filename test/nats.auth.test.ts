@@ -16,7 +16,8 @@ import { createAccount, createOperator, createUser, NKeysError, type KeyPair } f
 import { AuthorizationError } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FileSessionStore } from "../src/actors/file-session-store.js";
-import { NatsConnectError, type NatsOptions } from "../src/actors/nats-link.js";
+import type { NatsOptions } from "../src/actors/nats-link.js";
+import { NatsConnectError } from "../src/errors.js";
 import type { Logger } from "../src/logger.js";
 import { apiSubject } from "../src/protocol/index.js";
 import { StuiService } from "../src/service.js";

@@ -5,7 +5,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileSessionStore, fileKey } from "../src/actors/file-session-store.js";
-import { RevisionConflictError, type StoreLogger } from "../src/actors/session-store.js";
+import { type StoreLogger } from "../src/actors/session-store.js";
+import { RevisionConflictError } from "../src/errors.js";
 import { DEFAULT_IMAGE_ADDRESS, DEFAULT_IMAGE_ID, type SessionStateData } from "../src/protocol/index.js";
 import { writerSession } from "./fixtures/store-writer.js";
 

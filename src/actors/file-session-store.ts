@@ -33,21 +33,23 @@ import { DIR_MODE, FILE_MODE, io, readIfExists, removeFile, syncDir, TEMP_FILE, 
 import { PROBE_FILE, WriteGuard, type Prior, type WriteGuardOptions } from "./store-guard.js";
 import { stderrLogger } from "../logger.js";
 import {
-  CorruptRecordError,
   decodeContextRecord,
   decodeStoredSession,
   encodeContextRecord,
   encodeStoredSession,
-  InvalidRecordError,
-  RevisionConflictError,
-  StoreClosedError,
-  StoreIoError,
   UNREVISIONED,
   type LoadResult,
   type SessionStore,
   type StoreLogger,
   type StoreProblem,
 } from "./session-store.js";
+import {
+  CorruptRecordError,
+  InvalidRecordError,
+  RevisionConflictError,
+  StoreClosedError,
+  StoreIoError,
+} from "../errors.js";
 
 export interface FileSessionStoreOptions extends WriteGuardOptions {
   readonly dir: string;

@@ -13,7 +13,6 @@ import {
 import {
   imageRequest,
   type ConnectionStatus,
-  type ErrorCode,
   type ImageCommand,
   type ImageConnectionStatus,
   type ImageParameters,
@@ -21,22 +20,10 @@ import {
   type ImageResult,
 } from "../protocol/index.js";
 import { imageLink } from "./image-link.js";
+import { ImageRequestError } from "../errors.js";
 
 /** The machine with its real link. */
 export const liveImageConnectionMachine = imageConnectionMachine.provide({ actors: { link: imageLink } });
-
-/** A request the image connection could not carry out; `code` is the client protocol's. */
-export class ImageRequestError extends Error {
-  override readonly name = "ImageRequestError";
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    /** The image's own `error_type`, when the image answered with an error. */
-    readonly errorType: string | null = null,
-  ) {
-    super(message);
-  }
-}
 
 /** One `settled` listener per actor, dispatching by request id. */
 const waiting = new WeakMap<ImageConnectionActor, Map<string, (outcome: RequestOutcome) => void>>();

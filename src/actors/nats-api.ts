@@ -29,6 +29,7 @@ import {
   type RequestType,
   type Response,
 } from "../protocol/index.js";
+import { ApiStartError } from "../errors.js";
 
 export interface ApiOptions extends Pick<ReplyGuardOptions, "replyPrefixes" | "onRefused"> {
   readonly instanceId: string;
@@ -56,31 +57,6 @@ export const SERVICE_ERROR_CODES: Readonly<Record<ErrorCode, number>> = {
   StoreUnavailable: 503,
   Timeout: 504,
 };
-
-/**
- * The API could not start listening: the server refused one of its subscriptions (`subject`, and
- * `queue` for an endpoint), or the micro service stopped before it was up. The message names the
- * subject and the permissions the service user needs.
- */
-export class ApiStartError extends Error {
-  override readonly name = "ApiStartError";
-  readonly subject: string | null;
-  readonly queue: string | null;
-
-  constructor(cause: Error | null) {
-    const refused = cause instanceof PermissionViolationError && cause.operation === "subscription";
-    const subject = refused ? cause.subject : null;
-    const queue = refused ? (cause.queue ?? null) : null;
-    super(
-      subject !== null
-        ? `NATS refused the service's subscription to ${subject}${queue === null ? "" : ` (queue group ${queue})`}: the service user needs subscribe permission on "stui.api.* stui", $SRV.PING, $SRV.INFO, $SRV.STATS, $SRV.*.stui and $SRV.*.stui.* (see docs/security.md)`
-        : `the API stopped while starting: ${cause?.message ?? "the NATS connection closed"} (see docs/security.md)`,
-      { cause },
-    );
-    this.subject = subject;
-    this.queue = queue;
-  }
-}
 
 /**
  * Starts the micro service and its endpoints, or rejects with `ApiStartError` when the server
@@ -160,7 +136,10 @@ export async function startApi(
   await new Promise((resolve) => setImmediate(resolve));
   if (service.isStopped) {
     const why = await service.stopped;
-    throw new ApiStartError(refusals.first() ?? why);
+    const refused = refusals.first();
+    throw refused === null
+      ? new ApiStartError(null, null, why instanceof Error ? why : null)
+      : new ApiStartError(refused.subject, refused.queue ?? null, refused);
   }
   return service;
 }

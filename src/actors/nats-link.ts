@@ -15,6 +15,7 @@ import {
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Logger } from "../logger.js";
 import type { ConnectionStatus } from "../protocol/index.js";
+import { JetStreamMissingError, NatsConnectError, NatsOptionsError } from "../errors.js";
 
 export interface NatsTlsOptions {
   /** PEM file of the CA that signed the server's certificate. */
@@ -65,36 +66,7 @@ export function inboxPrefixProblem(prefix: string): string | null {
     : `expected an inbox prefix of tokens [A-Za-z0-9_-] separated by "." (e.g. "_INBOX_alice"), without wildcards or a trailing dot, got ${JSON.stringify(prefix)}`;
 }
 
-/** Connection options that cannot be used; the message names the option. */
-export class NatsOptionsError extends Error {
-  override readonly name = "NatsOptionsError";
-}
-
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
-
-/** The first connection failed; `cause` is nats.js's error. The message names the servers, never a secret. */
-export class NatsConnectError extends Error {
-  override readonly name = "NatsConnectError";
-  constructor(servers: readonly string[], cause: unknown) {
-    super(
-      `cannot connect to NATS at ${servers.join(", ")}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      {
-        cause,
-      },
-    );
-  }
-}
-
-/** The server has no JetStream, which the event stream needs. The message says how to enable it. */
-export class JetStreamMissingError extends Error {
-  override readonly name = "JetStreamMissingError";
-  constructor(server: string, cause: unknown) {
-    super(
-      `NATS at ${server} has no JetStream, which stui needs for its event stream: add \`jetstream {}\` to the server's configuration (or start nats-server with -js) and restart it`,
-      { cause },
-    );
-  }
-}
 
 /**
  * Checks what the service needs of the server it reached: JetStream (else `JetStreamMissingError`),

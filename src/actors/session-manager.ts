@@ -3,23 +3,13 @@
  * connections, runs the work its timers ask for, and serves every client request through one
  * typed entry point, `handle(request)`.
  */
-import { randomUUID } from "node:crypto";
 import { createActor, type ActorOptions } from "xstate";
-import { liveImageConnectionMachine, ImageRequestError } from "./image-connection.js";
+import { liveImageConnectionMachine } from "./image-connection.js";
 import { KeyedQueue } from "./concurrency.js";
-import { imageStatuses, orphanSessions, restoreSessions, RequestError, stateOf, sweepOrphans } from "./session-ops.js";
+import { imageStatuses, orphanSessions, restoreSessions, stateOf, sweepOrphans } from "./session-ops.js";
 import { handlers, type HandlerContext } from "./session-requests.js";
-import {
-  describeStoreFailure,
-  isStoreWriteError,
-  InvalidRecordError,
-  RevisionConflictError,
-  StoreClosedError,
-  StoreIoError,
-  StoreUnavailableError,
-  type SessionStore,
-  type StoreProblem,
-} from "./session-store.js";
+import type { SessionStore, StoreProblem } from "./session-store.js";
+import { errorAnswer, isStoreWriteError } from "../errors.js";
 import { stderrLogger, type Logger } from "../logger.js";
 import {
   sessionManagerMachine,
@@ -204,33 +194,7 @@ export class SessionManager {
   }
 
   private failure(type: RequestType, error: unknown): ErrorResponse {
-    if (error instanceof RequestError) return errorResponse(error.code, error.message, error.details);
-    if (error instanceof ImageRequestError) {
-      return errorResponse(
-        error.code,
-        error.message,
-        error.errorType === null ? null : { error_type: error.errorType },
-      );
-    }
-    if (error instanceof RevisionConflictError) {
-      return errorResponse("Conflict", `changed concurrently: ${error.message}; retry`);
-    }
-    if (error instanceof InvalidRecordError) return errorResponse("InvalidRequest", error.message);
-    if (error instanceof StoreClosedError) return errorResponse("Internal", "the session manager is stopping");
-    // The answer says what could not be done and an id; the detail (paths, system errors, the
-    // stack) goes to the log only, under the same id.
-    const errorId = randomUUID();
-    if (error instanceof StoreUnavailableError || error instanceof StoreIoError) {
-      const reason = error instanceof StoreIoError ? describeStoreFailure(error) : (error.status.reason ?? "unknown");
-      this.ctx.logger.warn({ err: error, request: type, error_id: errorId }, `${type} refused: the store cannot write`);
-      return errorResponse(
-        "StoreUnavailable",
-        `the session store cannot write (${reason}), so nothing was changed; retry later (error id ${errorId})`,
-        { error_id: errorId },
-      );
-    }
-    this.ctx.logger.error({ err: error, request: type, error_id: errorId }, `${type} failed`);
-    return errorResponse("Internal", `${type} failed in the service (error id ${errorId})`, { error_id: errorId });
+    return errorAnswer(error, type, this.ctx.logger);
   }
 }
 

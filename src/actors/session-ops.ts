@@ -4,15 +4,11 @@
  * holds. Writes to one session, client or image are serialized by key; different keys run
  * concurrently. Every write names the revision it replaces (compare-and-set).
  */
-import { ImageRequestError, requestImage } from "./image-connection.js";
+import { requestImage } from "./image-connection.js";
+import { ImageRequestError } from "../errors.js";
 import { eachInParallel, type KeyedQueue } from "./concurrency.js";
-import {
-  isStoreWriteError,
-  UNREVISIONED,
-  type SessionStore,
-  type StoreIoError,
-  type StoreUnavailableError,
-} from "./session-store.js";
+import { UNREVISIONED, type SessionStore } from "./session-store.js";
+import { isStoreWriteError, type StoreIoError, type StoreUnavailableError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import {
   imageStatusOf,
@@ -23,7 +19,8 @@ import {
   type SessionNotice,
 } from "../machines/session-manager.js";
 import { isOrphaned } from "../machines/session-registry.js";
-import type { ErrorCode, ImageConnectionStatus, SessionStateData } from "../protocol/index.js";
+import type { ImageConnectionStatus, SessionStateData } from "../protocol/index.js";
+import { RequestError } from "../errors.js";
 
 /** What every operation works with. */
 export interface ManagerCore {
@@ -33,18 +30,6 @@ export interface ManagerCore {
   readonly logger: Logger;
   /** Wall-clock milliseconds. */
   readonly now: () => number;
-}
-
-/** A request that cannot be served: becomes the protocol's `Error` response. */
-export class RequestError extends Error {
-  override readonly name = "RequestError";
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly details: Record<string, unknown> | null = null,
-  ) {
-    super(message);
-  }
 }
 
 export const sessionKey = (id: string): string => `session:${id}`;

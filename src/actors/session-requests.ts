@@ -16,14 +16,15 @@ import {
   notice,
   orphanSessions,
   removeSessions,
-  RequestError,
   requireSession,
   sessionKey,
   stateOf,
   writeSession,
   type ManagerCore,
 } from "./session-ops.js";
-import { isStoreWriteError, UNREVISIONED } from "./session-store.js";
+import { RequestError } from "../errors.js";
+import { UNREVISIONED } from "./session-store.js";
+import { isStoreWriteError } from "../errors.js";
 import { imageStatusOf, type ManagerWork } from "../machines/session-manager.js";
 import { isActive, isOrphaned } from "../machines/session-registry.js";
 import type { RESPONSE_FOR } from "../protocol/index.js";

@@ -1,12 +1,13 @@
 /**
  * The durable session store: the contract the session manager writes through, the on-disk record
- * envelope and its migration rule, and the store's errors. `FileSessionStore` is the embedded
+ * envelope and its migration rule (the store's errors are in `src/errors.ts`). `FileSessionStore` is the embedded
  * implementation; the contract is shaped so that a JetStream KV bucket (compare-and-set on the
  * key's revision) can implement it without any caller changing.
  */
 import { z } from "zod";
 import { decodeSessionRecordValue, type SessionStateData, type StoreStatus } from "../protocol/index.js";
 import { DecodeError, fail, ok, type Decoded } from "../protocol/errors.js";
+import type { CorruptRecordError, StoreIoError } from "../errors.js";
 import { ImageId } from "../protocol/primitives.js";
 import { parseJson } from "../protocol/json.js";
 import { validate } from "../protocol/validate.js";
@@ -76,94 +77,6 @@ export interface SessionStore {
 
 /** What the store reports to: corrupt records and failed writes (error), tightened modes (warn), recovery (info). */
 export type StoreLogger = Pick<Logger, "error" | "warn" | "info">;
-
-// Errors -------------------------------------------------------------------------------------
-
-export class RevisionConflictError extends Error {
-  override readonly name = "RevisionConflictError";
-  constructor(
-    readonly key: string,
-    readonly expectedRevision: number,
-    /** The stored revision; `UNREVISIONED` when there was no record. */
-    readonly actualRevision: number,
-  ) {
-    super(`${key}: expected revision ${expectedRevision}, stored revision is ${actualRevision}`);
-  }
-}
-
-/** A file that does not decode; `cause` is the `DecodeError`. */
-export class CorruptRecordError extends Error {
-  override readonly name = "CorruptRecordError";
-  constructor(
-    readonly file: string,
-    readonly decodeError: DecodeError,
-  ) {
-    super(`${file}: ${decodeError.message}`, { cause: decodeError });
-  }
-}
-
-/** A value refused before writing, so that nothing is stored that could not be read back. */
-export class InvalidRecordError extends Error {
-  override readonly name = "InvalidRecordError";
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
-}
-
-/** A filesystem operation failed; `cause` is the system error. */
-export class StoreIoError extends Error {
-  override readonly name = "StoreIoError";
-  constructor(
-    readonly operation: string,
-    readonly path: string,
-    cause: unknown,
-  ) {
-    super(`${operation} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-  }
-}
-
-/** The store is degraded (an earlier write failed and no probe write has succeeded since). */
-export class StoreUnavailableError extends Error {
-  override readonly name = "StoreUnavailableError";
-  constructor(readonly status: StoreStatus) {
-    super(`the session store cannot write since ${status.degraded_since ?? "now"}: ${status.reason ?? "unknown"}`);
-  }
-}
-
-/** A write the store did not make: failed (and rolled back), or refused while degraded. */
-export const isStoreWriteError = (error: unknown): error is StoreIoError | StoreUnavailableError =>
-  error instanceof StoreIoError || error instanceof StoreUnavailableError;
-
-/**
- * What an I/O failure was, in words fit for an answer or the health summary: the operation and a
- * category of the system error, never a path or the system's own text.
- */
-export function describeStoreFailure(error: StoreIoError): string {
-  const code =
-    error.cause instanceof Error && "code" in error.cause && typeof error.cause.code === "string"
-      ? error.cause.code
-      : "";
-  const category = IO_CATEGORIES[code] ?? "it failed";
-  return `${error.operation}: ${category}`;
-}
-
-const IO_CATEGORIES: Readonly<Record<string, string>> = {
-  ENOSPC: "the disk is full",
-  EDQUOT: "the disk quota is exceeded",
-  EIO: "an I/O error",
-  EROFS: "the file system is read-only",
-  EACCES: "permission denied",
-  EPERM: "permission denied",
-  EMFILE: "too many open files",
-  ENFILE: "too many open files",
-};
-
-export class StoreClosedError extends Error {
-  override readonly name = "StoreClosedError";
-  constructor() {
-    super("the session store is closed");
-  }
-}
 
 // Envelopes ----------------------------------------------------------------------------------
 

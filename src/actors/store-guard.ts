@@ -13,7 +13,8 @@
  */
 import path from "node:path";
 import { readIfExists, removeFile, sameBytes, syncDir, writeAtomic } from "./file-io.js";
-import { describeStoreFailure, StoreIoError, StoreUnavailableError, type StoreLogger } from "./session-store.js";
+import { type StoreLogger } from "./session-store.js";
+import { StoreIoError, StoreUnavailableError } from "../errors.js";
 import type { StoreStatus } from "../protocol/index.js";
 
 /** A file's content before a write; a task that moves a corrupt file aside sets `bytes` to null. */
@@ -86,7 +87,7 @@ export class WriteGuard {
 
   private degrade(error: StoreIoError): void {
     if (this.degraded !== null) return;
-    this.degraded = { since: new Date().toISOString(), reason: describeStoreFailure(error) };
+    this.degraded = { since: new Date().toISOString(), reason: error.failure };
     this.logger.error(
       { err: error, reason: this.degraded.reason, pending_rollbacks: [...this.rollbacks.keys()] },
       `session store: a write failed (${this.degraded.reason}); it was rolled back and writes are refused until a probe write succeeds`,

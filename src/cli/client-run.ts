@@ -8,7 +8,8 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { JetStreamApiCodes, JetStreamApiError, JetStreamError } from "@nats-io/jetstream";
 import { AuthorizationError, PermissionViolationError } from "@nats-io/transport-node";
 import { ServiceUnavailableError, StuiClient } from "../client.js";
-import { NatsConnectError, serversOf, type NatsOptions } from "../actors/nats-link.js";
+import { serversOf, type NatsOptions } from "../actors/nats-link.js";
+import { NatsConnectError } from "../errors.js";
 import type { Response } from "../protocol/index.js";
 import { NATS_FLAG_OPTIONS, NATS_FLAGS_HELP, NatsFlagsError, natsOptionsFromFlags } from "./nats-flags.js";
 

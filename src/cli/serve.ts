@@ -9,11 +9,9 @@ import { parseArgs } from "node:util";
 import { pino, type Logger as Pino } from "pino";
 import { FileSessionStore } from "../actors/file-session-store.js";
 import { ServiceMetrics } from "../actors/metrics.js";
-import { ApiStartError } from "../actors/nats-api.js";
-import { JetStreamMissingError, NatsConnectError } from "../actors/nats-link.js";
+import { ApiStartError, ConfigError, JetStreamMissingError, NatsConnectError } from "../errors.js";
 import {
   apiOptionsOf,
-  ConfigError,
   defaultInstanceId,
   eventOptionsOf,
   imagesOf,
