@@ -32,6 +32,8 @@ function connect(imageId: string, address: string, policy: Partial<ConnectionPol
 const reach = (conn: ImageConnection, status: ConnectionStatus, timeoutMs = 15_000): Promise<number> =>
   waitForStatus(conn.actor, status, timeoutMs);
 
+const statusOf = (conn: ImageConnection): ConnectionStatus => conn.status().status;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("image connection - against a real image-sim", () => {
@@ -60,6 +62,53 @@ describe("image connection - against a real image-sim", () => {
     await reach(conn, "Connected");
     expect(statuses()).toEqual(["Connected", "Reconnecting", "Connected"]);
     expect(await conn.request("evaluate", { code: "2 + 2" })).toMatchObject({ result: "4" });
+  });
+
+  it("a request whose signal is already aborted rejects with its reason and sends nothing to the image", async () => {
+    const sim = await startImageSim();
+    const { conn } = connect("dev", sim.endpoint);
+    await reach(conn, "Connected");
+    // Were the request sent, the sim would exit without replying.
+    await sim.control("exit-on create_session");
+    const controller = new AbortController();
+    const reason = new Error("the caller gave up");
+    controller.abort(reason);
+    const error: unknown = await conn
+      .request("create_session", { client_id: "alice" }, { signal: controller.signal })
+      .catch((e: unknown) => e);
+    expect(error).toBe(reason);
+    expect([...conn.actor.getSnapshot().context.pending.values()].map((p) => p.origin)).not.toContain("client");
+    await sleep(200);
+    expect(sim.process.exit()).toBeUndefined();
+    const listed = await conn.request("list_client_sessions", { client_id: "alice" });
+    expect(listed.sessions).toEqual([]);
+    expect(statusOf(conn)).toBe("Connected");
+  });
+
+  it("aborting a request the image is slow to answer rejects at once; its late answer is dropped and the next request works", async () => {
+    const sim = await startImageSim();
+    const { conn, statuses } = connect("dev", sim.endpoint);
+    await reach(conn, "Connected");
+    await sim.control("delay 500");
+    const controller = new AbortController();
+    const pending = conn.request("evaluate", { code: "1 + 1" }, { signal: controller.signal });
+    const settled = pending.then(
+      () => ({ at: performance.now(), error: undefined }),
+      (error: unknown) => ({ at: performance.now(), error }),
+    );
+    await sleep(100);
+    const abortedAt = performance.now();
+    controller.abort();
+    const { at, error } = await settled;
+    expect(at - abortedAt).toBeLessThan(50);
+    expect(error).toBeInstanceOf(DOMException);
+    expect((error as DOMException).name).toBe("AbortError");
+    await sim.control("delay 0");
+    // The sim answers the aborted request first (after its delay), then this one.
+    expect(await conn.request("evaluate", { code: "2 + 2" })).toMatchObject({ result: "4" });
+    const clients = () => [...conn.actor.getSnapshot().context.pending.values()].filter((p) => p.origin === "client");
+    expect(clients()).toEqual([]);
+    expect(statuses()).toEqual(["Connected"]);
   });
 
   it("SIGSTOP past the heartbeat timeout is detected, and SIGCONT recovers", async () => {

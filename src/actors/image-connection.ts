@@ -47,11 +47,33 @@ function waitersOf(actor: ImageConnectionActor): Map<string, (outcome: RequestOu
 export interface RequestOptions {
   /** Deadline of this request; the connection's `requestTimeoutMs` when left out. */
   readonly timeoutMs?: number;
+  /**
+   * Stops waiting for the answer: see `requestImage`. A signal that is already aborted sends
+   * nothing. @default no signal: the request waits for its answer or its deadline
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Why an aborted request rejects: the signal's reason when it is an `Error`, else an `AbortError`. */
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error
+    ? reason
+    : new DOMException(`the image request was aborted: ${String(reason)}`, "AbortError");
 }
 
 /**
  * Sends one command to the image behind `actor` and resolves with its typed result, or rejects
  * with an `ImageRequestError` (`ImageUnavailable`, `Timeout`, `Overloaded`, `EvaluationError`…).
+ *
+ * Aborting `options.signal` rejects at once with the signal's `reason` when it is an `Error` (a
+ * plain `abort()` gives a `DOMException` named `AbortError`, `AbortSignal.timeout()` one named
+ * `TimeoutError`), else with an `AbortError` naming the reason: never an `ImageRequestError`, which
+ * says the image or its connection failed. A signal already aborted rejects without sending
+ * anything. Once aborted, the request's answer is dropped when it comes. The connection machine
+ * has no way to cancel a request it has sent: it keeps it pending (counted in `maxInFlight`) until
+ * the image answers (a reply matched as usual, settled to nobody) or its deadline passes (a later
+ * answer then counts as a late reply).
  */
 export function requestImage<C extends ImageCommand>(
   actor: ImageConnectionActor,
@@ -59,13 +81,20 @@ export function requestImage<C extends ImageCommand>(
   parameters: ImageParameters<C>,
   options: RequestOptions = {},
 ): Promise<ImageResult<C>> {
+  const { signal } = options;
+  if (signal?.aborted === true) return Promise.reject(abortError(signal));
   const request = imageRequest(randomUUID(), command, parameters) as ImageRequestOf<C>;
   const waiters = waitersOf(actor);
   return new Promise<ImageResult<C>>((resolve, reject) => {
+    const onAbort = (): void => {
+      if (signal !== undefined && waiters.delete(request.id)) reject(abortError(signal));
+    };
     waiters.set(request.id, (outcome) => {
+      signal?.removeEventListener("abort", onAbort);
       if (outcome.ok) resolve(outcome.result as ImageResult<C>);
       else reject(new ImageRequestError(outcome.code, outcome.message, outcome.errorType));
     });
+    signal?.addEventListener("abort", onAbort, { once: true });
     actor.send({
       type: "REQUEST",
       request,
@@ -73,6 +102,7 @@ export function requestImage<C extends ImageCommand>(
     });
     // A stopped actor settles nothing: answer at once rather than hang.
     if (actor.getSnapshot().status !== "active" && waiters.delete(request.id)) {
+      signal?.removeEventListener("abort", onAbort);
       reject(new ImageRequestError("ImageUnavailable", "the image connection is stopped"));
     }
   });
@@ -81,6 +111,7 @@ export function requestImage<C extends ImageCommand>(
 export interface ImageConnection {
   readonly actor: ImageConnectionActor;
   status(): ImageConnectionStatus;
+  /** `requestImage` on this connection's actor; `options.signal` aborts the wait. */
   request<C extends ImageCommand>(
     command: C,
     parameters: ImageParameters<C>,
