@@ -14,4 +14,5 @@ export {
   type ReplayOptions,
   type RequestBody,
 } from "./client.js";
-export { NatsConnectError, type NatsOptions, type NatsTlsOptions } from "./actors/nats-link.js";
+export type { NatsOptions, NatsTlsOptions } from "./actors/nats-link.js";
+export * from "./errors.js";
