@@ -2,6 +2,8 @@
  * The logger shape the service's parts report to: pino's, so a pino logger can be passed as is.
  * Until one is given, entries go to stderr as JSON lines.
  */
+import { isoTime } from "./clock.js";
+
 export interface Logger {
   error(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
@@ -18,7 +20,7 @@ export const stderrLogger: Logger = {
 };
 
 function writeLine(level: string, obj: object, msg: string): void {
-  const line = JSON.stringify({ level, time: new Date().toISOString(), msg, ...obj }, (_key, value: unknown) =>
+  const line = JSON.stringify({ level, time: isoTime(), msg, ...obj }, (_key, value: unknown) =>
     value instanceof Error ? { name: value.name, message: value.message } : value,
   );
   process.stderr.write(`${line}\n`);

@@ -43,6 +43,7 @@ import {
   type ImageHealthChanged,
   type StuiEventOf,
 } from "../protocol/index.js";
+import { systemClock } from "../clock.js";
 
 export interface EventStreamOptions {
   /** @default "STUI_EVENTS" */
@@ -210,8 +211,8 @@ export class EventPublisher {
   /** Resolves once every queued event is published, or after `timeoutMs`; `true` if all were. */
   async flush(timeoutMs: number): Promise<boolean> {
     for (const id of [...this.heldHealth.keys()]) this.releaseHealth(id);
-    const deadline = Date.now() + timeoutMs;
-    while (this.outbox.length > 0 && Date.now() < deadline) {
+    const deadline = systemClock.monotonic() + timeoutMs;
+    while (this.outbox.length > 0 && systemClock.monotonic() < deadline) {
       this.kick();
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -252,7 +253,7 @@ export class EventPublisher {
       return;
     }
     const last = this.lastHealth.get(id);
-    const elapsed = last === undefined ? Infinity : Date.now() - last.at;
+    const elapsed = last === undefined ? Infinity : systemClock.monotonic() - last.at;
     if (elapsed >= this.healthDebounceMs) {
       this.publishHealth(data);
       return;
@@ -272,7 +273,7 @@ export class EventPublisher {
   }
 
   private publishHealth(data: ImageHealthChanged): void {
-    this.lastHealth.set(data.image_id, { at: Date.now(), data });
+    this.lastHealth.set(data.image_id, { at: systemClock.monotonic(), data });
     this.publish("io.stui.image.health.changed", data, data.image_id);
   }
 

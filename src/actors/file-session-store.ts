@@ -50,6 +50,7 @@ import {
   StoreClosedError,
   StoreIoError,
 } from "../errors.js";
+import { isoTime } from "../clock.js";
 
 export interface FileSessionStoreOptions extends WriteGuardOptions {
   readonly dir: string;
@@ -257,7 +258,7 @@ export class FileSessionStore implements SessionStore {
 
   /** Never deletes: the file is renamed to `<name>.corrupt-<timestamp>` for someone to look at. */
   private async moveAside(file: string, error: CorruptRecordError): Promise<StoreProblem> {
-    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const stamp = isoTime().replace(/[:.]/g, "-");
     let movedTo: string | null = null;
     let where: string;
     try {

@@ -21,6 +21,7 @@ import {
 } from "../protocol/index.js";
 import { imageLink } from "./image-link.js";
 import { ImageRequestError } from "../errors.js";
+import { systemClock } from "../clock.js";
 
 /** The machine with its real link. */
 export const liveImageConnectionMachine = imageConnectionMachine.provide({ actors: { link: imageLink } });
@@ -137,7 +138,7 @@ export function startImageConnection(
 }
 
 /**
- * Resolves with `performance.now()` once the connection reports `status` (at once if it already
+ * Resolves with `systemClock.monotonic()` once the connection reports `status` (at once if it already
  * does); rejects after `timeoutMs`, naming the status it is still in.
  */
 export function waitForStatus(
@@ -146,7 +147,7 @@ export function waitForStatus(
   timeoutMs: number,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    if (actor.getSnapshot().context.image.status === status) return resolve(performance.now());
+    if (actor.getSnapshot().context.image.status === status) return resolve(systemClock.monotonic());
     const timer = setTimeout(() => {
       sub.unsubscribe();
       const current = actor.getSnapshot().context.image.status;
@@ -156,7 +157,7 @@ export function waitForStatus(
       if (data.status !== status) return;
       clearTimeout(timer);
       sub.unsubscribe();
-      resolve(performance.now());
+      resolve(systemClock.monotonic());
     });
   });
 }

@@ -30,6 +30,7 @@ import {
   type Response,
 } from "../protocol/index.js";
 import { ApiStartError } from "../errors.js";
+import { systemClock } from "../clock.js";
 
 export interface ApiOptions extends Pick<ReplyGuardOptions, "replyPrefixes" | "onRefused"> {
   readonly instanceId: string;
@@ -82,10 +83,10 @@ export async function startApi(
   });
   const serve = (endpoint: string, msg: ServiceMsg, decode: () => Decoded<Request>): void => {
     // The framework drops a handler's promise: a rejection here would be unhandled, so none escapes.
-    const started = performance.now();
+    const started = systemClock.monotonic();
     void answer(msg, decode)
       .then((response) => {
-        const seconds = (performance.now() - started) / 1000;
+        const seconds = (systemClock.monotonic() - started) / 1000;
         options.onAnswer?.(endpoint, response, seconds);
         logger.debug(
           {

@@ -11,6 +11,7 @@
  */
 import type { Msg, NatsConnection, SubscriptionOptions } from "@nats-io/transport-node";
 import type { Logger } from "../logger.js";
+import { systemClock } from "../clock.js";
 
 /** Why a request was not answered. */
 export type RefusalReason = "no_reply" | "reply_prefix";
@@ -44,7 +45,7 @@ export function guardReplies(nc: NatsConnection, options: ReplyGuardOptions, log
   let suppressed = 0;
   const refuse = (reason: RefusalReason, msg: Msg): void => {
     options.onRefused?.(reason, msg.subject);
-    const now = performance.now();
+    const now = systemClock.monotonic();
     if (now - lastWarn < warnIntervalMs) {
       suppressed += 1;
       return;

@@ -21,6 +21,7 @@ import {
 import { isOrphaned } from "../machines/session-registry.js";
 import type { ImageConnectionStatus, SessionStateData } from "../protocol/index.js";
 import { RequestError } from "../errors.js";
+import { isoTime } from "../clock.js";
 
 /** What every operation works with. */
 export interface ManagerCore {
@@ -37,7 +38,7 @@ export const clientKey = (id: string): string => `client:${id}`;
 export const imageKey = (id: string): string => `image:${id}`;
 
 export const stateOf = (core: ManagerCore): SessionManagerContext => core.actor.getSnapshot().context;
-export const isoNow = (core: ManagerCore): string => new Date(core.now()).toISOString();
+export const isoNow = (core: ManagerCore): string => isoTime(core.now());
 
 /** The image's status as clients see it, with the session figures filled in; `null` if unknown. */
 export function imageStatus(core: ManagerCore, imageId: string): ImageConnectionStatus | null {

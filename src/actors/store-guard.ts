@@ -16,6 +16,7 @@ import { readIfExists, removeFile, sameBytes, syncDir, writeAtomic } from "./fil
 import { type StoreLogger } from "./session-store.js";
 import { StoreIoError, StoreUnavailableError } from "../errors.js";
 import type { StoreStatus } from "../protocol/index.js";
+import { isoTime } from "../clock.js";
 
 /** A file's content before a write; a task that moves a corrupt file aside sets `bytes` to null. */
 export interface Prior {
@@ -87,7 +88,7 @@ export class WriteGuard {
 
   private degrade(error: StoreIoError): void {
     if (this.degraded !== null) return;
-    this.degraded = { since: new Date().toISOString(), reason: error.failure };
+    this.degraded = { since: isoTime(), reason: error.failure };
     this.logger.error(
       { err: error, reason: this.degraded.reason, pending_rollbacks: [...this.rollbacks.keys()] },
       `session store: a write failed (${this.degraded.reason}); it was rolled back and writes are refused until a probe write succeeds`,
@@ -113,7 +114,7 @@ export class WriteGuard {
     try {
       for (const dir of this.dirs) {
         const probe = path.join(dir, PROBE_FILE);
-        await writeAtomic(probe, `${process.pid} ${new Date().toISOString()}\n`);
+        await writeAtomic(probe, `${process.pid} ${isoTime()}\n`);
         await removeFile(probe);
       }
     } catch {

@@ -7,8 +7,9 @@ import { DEFAULT_POLICY } from "./connection-policy.js";
 import type { ImageConnectionEmitted, ImageConnectionEvent, ImageConnectionInput } from "./image-connection.js";
 import { timerId, ZERO_STATS, type ImageConnectionContext, type RequestOrigin } from "./image-connection-logic.js";
 import type { LinkCommand } from "./image-link-events.js";
+import { isoTime } from "../clock.js";
 
-export const iso = (context: ImageConnectionContext): string => new Date(context.env.now()).toISOString();
+export const iso = (context: ImageConnectionContext): string => isoTime(context.env.now());
 
 /**
  * The few effects the helpers below need; xstate's `enqueue` object provides them. Named actions

@@ -11,6 +11,7 @@ import {
   type ImageReply,
 } from "../protocol/index.js";
 import { healthFromMisses, healthFromRtt, type ConnectionPolicy } from "./connection-policy.js";
+import { isoTime } from "../clock.js";
 
 /** Who asked: a client's request is settled to it; the machine's own pings and probes are not. */
 export type RequestOrigin = "client" | "ping" | "system_info";
@@ -136,7 +137,7 @@ export function correlate(
   reply: ImageReply,
 ): { readonly changes: Partial<ImageConnectionContext>; readonly settlement: Settlement | null } {
   const now = context.env.now();
-  const image = { ...context.image, last_seen: new Date(now).toISOString() };
+  const image = { ...context.image, last_seen: isoTime(now) };
   const id = reply.id;
   const pending = id === null ? undefined : context.pending.get(id);
   if (id === null || pending === undefined) {

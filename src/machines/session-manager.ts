@@ -33,6 +33,7 @@ import type {
 import type { ConnectionPolicy } from "./connection-policy.js";
 import { imageConnectionMachine, type ImageConnectionActor } from "./image-connection.js";
 import { SessionRegistry, type RevisedSession } from "./session-registry.js";
+import { isoTime } from "../clock.js";
 
 export type { RevisedSession } from "./session-registry.js";
 
@@ -211,7 +212,7 @@ export const sessionManagerMachine = setup({
             status: "Disconnected",
             previous_status: previous,
             reason: "image removed",
-            at: new Date(context.env.now()).toISOString(),
+            at: isoTime(context.env.now()),
           },
         });
       }
@@ -235,7 +236,7 @@ export const sessionManagerMachine = setup({
         status: "Failed",
         previous_status: previous,
         reason,
-        at: new Date(context.env.now()).toISOString(),
+        at: isoTime(context.env.now()),
       };
       enqueue.raise({ type: "IMAGE.STATUS", data });
     }),

@@ -1,0 +1,22 @@
+/**
+ * The one source of time: wall-clock milliseconds (what timestamps say), monotonic milliseconds
+ * (what durations, deadlines and debounces measure: it never jumps with the wall clock), and the
+ * wire form of a wall-clock time. Parts take a `Clock` so that tests can give them another; the
+ * machines take theirs as input (`now`) and run their delays on the actor's clock.
+ */
+import { timestamp } from "./protocol/primitives.js";
+
+export interface Clock {
+  /** Wall-clock milliseconds since the epoch. */
+  now(): number;
+  /** Monotonic milliseconds from an arbitrary origin. */
+  monotonic(): number;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+};
+
+/** A wall-clock time (milliseconds; default now) as a wire timestamp: ISO 8601 UTC. */
+export const isoTime = (ms: number = Date.now()): string => timestamp(new Date(ms));
