@@ -7,7 +7,7 @@
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { FileSessionStore } from "../src/actors/file-session-store.js";
+import { FileSessionStore } from "../src/adapters/file-store/store.js";
 import type { EventFeed } from "../src/client.js";
 import type { Logger } from "../src/logger.js";
 import type { ImageConfig, ManagerPolicy } from "../src/machines/session-manager.js";

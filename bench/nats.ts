@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { FileSessionStore } from "../src/actors/file-session-store.js";
+import { FileSessionStore } from "../src/adapters/file-store/store.js";
 import { ServiceUnavailableError, StuiClient } from "../src/client.js";
 import { apiSubject, decodeResponse } from "../src/protocol/index.js";
 import { startImageSim, type ImageSimHandle } from "../test/helpers/image-sim.js";

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { FileSessionStore } from "../src/actors/file-session-store.js";
+import { FileSessionStore } from "../src/adapters/file-store/store.js";
 import { startImageConnection, waitForStatus } from "../src/actors/image-connection.js";
 import { SessionManager } from "../src/actors/session-manager.js";
 import { DEFAULT_POLICY } from "../src/machines/connection-policy.js";

@@ -12,10 +12,10 @@
  */
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { FileSessionStore } from "../src/actors/file-session-store.js";
+import { FileSessionStore } from "../src/adapters/file-store/store.js";
 import { requestImage, waitForStatus } from "../src/actors/image-connection.js";
 import { SessionManager } from "../src/actors/session-manager.js";
-import { UNREVISIONED } from "../src/actors/session-store.js";
+import { UNREVISIONED } from "../src/ports.js";
 import { fmt, percentile, printTable } from "./harness.js";
 import { loadAndMemory } from "./sessions-scale.js";
 import {

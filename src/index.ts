@@ -11,14 +11,8 @@ export {
 export { DEFAULT_POLICY, type ConnectionPolicy } from "./machines/connection-policy.js";
 export type { ImageConnectionInput, ImageConnectionEmitted } from "./machines/image-connection.js";
 export { SessionManager, type SessionManagerOptions } from "./actors/session-manager.js";
-export { FileSessionStore, type FileSessionStoreOptions } from "./actors/file-session-store.js";
-export {
-  UNREVISIONED,
-  type LoadResult,
-  type SessionStore,
-  type StoredSession,
-  type StoreProblem,
-} from "./actors/session-store.js";
+export { FileSessionStore, type FileSessionStoreOptions } from "./adapters/file-store/store.js";
+export { UNREVISIONED, type LoadResult, type SessionStore, type StoredSession, type StoreProblem } from "./ports.js";
 export {
   DEFAULT_MANAGER_POLICY,
   type ImageConfig,

@@ -15,7 +15,7 @@ import {
   type NatsOptions,
 } from "./actors/nats-link.js";
 import { SessionManager } from "./actors/session-manager.js";
-import type { SessionStore } from "./actors/session-store.js";
+import type { SessionStore } from "./ports.js";
 import { stderrLogger, type Logger } from "./logger.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
 import type { NatsLinkStatus, Response } from "./protocol/index.js";

@@ -5,9 +5,9 @@
  * fails the way a broken adapter would (a plain `Error` quoting a server path).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { FileSessionStore } from "../src/actors/file-session-store.js";
+import { FileSessionStore } from "../src/adapters/file-store/store.js";
 import { SessionManager } from "../src/actors/session-manager.js";
-import type { SessionStore } from "../src/actors/session-store.js";
+import type { SessionStore } from "../src/ports.js";
 import { startImageSim } from "./helpers/image-sim.js";
 import { cleanupManagers, makeStoreDir, recordingLogger, TEST_CONNECTION } from "./helpers/manager.js";
 import { stopAllProcesses } from "./helpers/processes.js";

@@ -6,7 +6,7 @@
 import { readdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { FileSessionStore } from "../src/actors/file-session-store.js";
+import { FileSessionStore } from "../src/adapters/file-store/store.js";
 import { decodeResponse, encodeRequest, type Request, type Response, type ResponseOf } from "../src/protocol/index.js";
 import { startImageSim } from "./helpers/image-sim.js";
 import { cleanupManagers, makeStoreDir } from "./helpers/manager.js";

@@ -15,7 +15,7 @@ import { inspect, promisify } from "node:util";
 import { createAccount, createOperator, createUser, NKeysError, type KeyPair } from "@nats-io/nkeys";
 import { AuthorizationError } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { FileSessionStore } from "../src/actors/file-session-store.js";
+import { FileSessionStore } from "../src/adapters/file-store/store.js";
 import type { NatsOptions } from "../src/actors/nats-link.js";
 import { NatsConnectError } from "../src/errors.js";
 import type { Logger } from "../src/logger.js";

@@ -10,7 +10,7 @@
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { decodeStoredSession } from "../src/actors/session-store.js";
+import { decodeStoredSession } from "../src/adapters/file-store/envelope.js";
 import { StuiClient } from "../src/client.js";
 import type { Response, SessionStateData } from "../src/protocol/index.js";
 import { cleanupFaults, injectFsyncError, isRoot, mountTmpfs } from "./helpers/faults.js";

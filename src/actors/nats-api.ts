@@ -10,7 +10,7 @@
 import { Svcm, type Service, type ServiceMsg } from "@nats-io/services";
 import { PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { guardReplies, type ReplyGuardOptions } from "./reply-guard.js";
-import type { SessionManager } from "./session-manager.js";
+import type { RequestHandler } from "../ports.js";
 import type { Logger } from "../logger.js";
 import {
   API_REQUEST_SUBJECT,
@@ -65,7 +65,7 @@ export const SERVICE_ERROR_CODES: Readonly<Record<ErrorCode, number>> = {
  */
 export async function startApi(
   nc: NatsConnection,
-  manager: SessionManager,
+  handler: RequestHandler,
   options: ApiOptions,
   logger: Logger,
 ): Promise<Service> {
@@ -110,7 +110,7 @@ export async function startApi(
     }
     const request = decode();
     const response = request.ok
-      ? await manager.handle(request.value)
+      ? await handler.handle(request.value)
       : errorResponse("InvalidRequest", bounded(request.error.message, MAX_MESSAGE_CHARS), {
           path: bounded(request.error.path, MAX_PATH_CHARS),
         });

@@ -8,7 +8,7 @@ import { liveImageConnectionMachine } from "./image-connection.js";
 import { KeyedQueue } from "./concurrency.js";
 import { imageStatuses, orphanSessions, restoreSessions, stateOf, sweepOrphans } from "./session-ops.js";
 import { handlers, type HandlerContext } from "./session-requests.js";
-import type { SessionStore, StoreProblem } from "./session-store.js";
+import type { RequestHandler, SessionStore, StoreProblem } from "../ports.js";
 import { errorAnswer, isStoreWriteError } from "../errors.js";
 import { stderrLogger, type Logger } from "../logger.js";
 import {
@@ -52,7 +52,7 @@ export interface SessionManagerOptions {
 /** How long background work waits before it tries the store again. */
 const STORE_RETRY_MS = 1000;
 
-export class SessionManager {
+export class SessionManager implements RequestHandler {
   private readonly ctx: HandlerContext;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly retries = new Set<NodeJS.Timeout>();

@@ -7,7 +7,7 @@
 import { requestImage } from "./image-connection.js";
 import { ImageRequestError } from "../errors.js";
 import { eachInParallel, type KeyedQueue } from "./concurrency.js";
-import { UNREVISIONED, type SessionStore } from "./session-store.js";
+import { UNREVISIONED, type SessionStore } from "../ports.js";
 import { isStoreWriteError, type StoreIoError, type StoreUnavailableError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import {

@@ -23,7 +23,7 @@ import {
   type ManagerCore,
 } from "./session-ops.js";
 import { RequestError } from "../errors.js";
-import { UNREVISIONED } from "./session-store.js";
+import { UNREVISIONED } from "../ports.js";
 import { isStoreWriteError } from "../errors.js";
 import { imageStatusOf, type ManagerWork } from "../machines/session-manager.js";
 import { isActive, isOrphaned } from "../machines/session-registry.js";

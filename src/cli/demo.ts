@@ -17,7 +17,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { FileSessionStore } from "../actors/file-session-store.js";
+import { FileSessionStore } from "../adapters/file-store/store.js";
 import type { Logger } from "../logger.js";
 import { StuiService } from "../service.js";
 import { StuiClient, type EventFeed, type ReplayedEvent } from "../client.js";

@@ -7,7 +7,7 @@
 import type { Server } from "node:http";
 import { parseArgs } from "node:util";
 import { pino, type Logger as Pino } from "pino";
-import { FileSessionStore } from "../actors/file-session-store.js";
+import { FileSessionStore } from "../adapters/file-store/store.js";
 import { ServiceMetrics } from "../actors/metrics.js";
 import { ApiStartError, ConfigError, JetStreamMissingError, NatsConnectError } from "../errors.js";
 import {

@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { FileSessionStore } from "../../src/actors/file-session-store.js";
+import { FileSessionStore } from "../../src/adapters/file-store/store.js";
 import { SessionManager } from "../../src/actors/session-manager.js";
 import type { Logger } from "../../src/logger.js";
 import type { ConnectionPolicy } from "../../src/machines/connection-policy.js";

@@ -2,7 +2,7 @@
  * A whole service in-process — session manager, events and API — over a real nats-server, a real
  * file store and the images given, with its log recorded; and a typed client on the same server.
  */
-import { FileSessionStore } from "../../src/actors/file-session-store.js";
+import { FileSessionStore } from "../../src/adapters/file-store/store.js";
 import type { EventPublisherOptions } from "../../src/actors/event-publisher.js";
 import type { NatsOptions } from "../../src/actors/nats-link.js";
 import { StuiClient } from "../../src/client.js";

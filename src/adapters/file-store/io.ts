@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { StoreIoError } from "../errors.js";
+import { StoreIoError } from "../../errors.js";
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;

@@ -12,11 +12,11 @@
  * what was there before a write that was never acknowledged.
  */
 import path from "node:path";
-import { readIfExists, removeFile, sameBytes, syncDir, writeAtomic } from "./file-io.js";
-import { type StoreLogger } from "./session-store.js";
-import { StoreIoError, StoreUnavailableError } from "../errors.js";
-import type { StoreStatus } from "../protocol/index.js";
-import { isoTime } from "../clock.js";
+import { readIfExists, removeFile, sameBytes, syncDir, writeAtomic } from "./io.js";
+import { type StoreLogger } from "../../ports.js";
+import { StoreIoError, StoreUnavailableError } from "../../errors.js";
+import type { StoreStatus } from "../../protocol/index.js";
+import { isoTime } from "../../clock.js";
 
 /** A file's content before a write; a task that moves a corrupt file aside sets `bytes` to null. */
 export interface Prior {

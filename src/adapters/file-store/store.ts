@@ -27,30 +27,21 @@ import {
   type Decoded,
   type SessionStateData,
   type StoreStatus,
-} from "../protocol/index.js";
-import { eachInParallel, KeyedQueue } from "./concurrency.js";
-import { DIR_MODE, FILE_MODE, io, readIfExists, removeFile, syncDir, TEMP_FILE, writeAtomic } from "./file-io.js";
-import { PROBE_FILE, WriteGuard, type Prior, type WriteGuardOptions } from "./store-guard.js";
-import { stderrLogger } from "../logger.js";
-import {
-  decodeContextRecord,
-  decodeStoredSession,
-  encodeContextRecord,
-  encodeStoredSession,
-  UNREVISIONED,
-  type LoadResult,
-  type SessionStore,
-  type StoreLogger,
-  type StoreProblem,
-} from "./session-store.js";
+} from "../../protocol/index.js";
+import { eachInParallel, KeyedQueue } from "../../actors/concurrency.js";
+import { DIR_MODE, FILE_MODE, io, readIfExists, removeFile, syncDir, TEMP_FILE, writeAtomic } from "./io.js";
+import { PROBE_FILE, WriteGuard, type Prior, type WriteGuardOptions } from "./guard.js";
+import { stderrLogger } from "../../logger.js";
+import { UNREVISIONED, type LoadResult, type SessionStore, type StoreLogger, type StoreProblem } from "../../ports.js";
+import { decodeContextRecord, decodeStoredSession, encodeContextRecord, encodeStoredSession } from "./envelope.js";
 import {
   CorruptRecordError,
   InvalidRecordError,
   RevisionConflictError,
   StoreClosedError,
   StoreIoError,
-} from "../errors.js";
-import { isoTime } from "../clock.js";
+} from "../../errors.js";
+import { isoTime } from "../../clock.js";
 
 export interface FileSessionStoreOptions extends WriteGuardOptions {
   readonly dir: string;
@@ -176,7 +167,7 @@ export class FileSessionStore implements SessionStore {
 
   /**
    * Runs the write `task` after every earlier task on the same file, so a compare-and-set is not
-   * interleaved, through the guard that rolls a failed write back (see `store-guard.ts`).
+   * interleaved, through the guard that rolls a failed write back (see `guard.ts`).
    */
   private serialized<T>(file: string, task: (prior: Prior) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StoreClosedError());

@@ -1,0 +1,78 @@
+/**
+ * The contracts between what decides and what touches the world: the session store the manager
+ * writes through and the request handler the API serves from. Each is a small interface; the
+ * adapters (`src/adapters/`: the embedded file store) implement them, and how they keep their
+ * records (envelopes, migrations) stays inside each adapter. The store contract is shaped so that
+ * a JetStream KV bucket (compare-and-set on the key's revision) can implement it without any
+ * caller changing. The errors they reject with are in `src/errors.ts`.
+ */
+import type { CorruptRecordError, StoreIoError } from "./errors.js";
+import type { Logger } from "./logger.js";
+import type { RequestOf, RequestType, ResponseTo, SessionStateData, StoreStatus } from "./protocol/index.js";
+
+/** What a legacy record's revision is taken to be until it is rewritten (the "absent" revision too). */
+export const UNREVISIONED = 0;
+
+/** A stored session as loaded, with the revision a compare-and-set must name to replace it. */
+export interface StoredSession {
+  readonly revision: number;
+  /** The envelope version it was read from: 1 for a legacy record, migrated in memory only. */
+  readonly schemaVersion: 1 | 2;
+  readonly session: SessionStateData;
+}
+
+/** A file that could not be loaded. It is never deleted: moved aside when possible, else left. */
+export type StoreProblem =
+  | {
+      readonly kind: "CorruptRecord";
+      readonly file: string;
+      /** Where it now lies; `null` when moving it aside failed too (it stays in place, unread). */
+      readonly movedTo: string | null;
+      readonly error: CorruptRecordError;
+    }
+  | { readonly kind: "Unreadable"; readonly file: string; readonly error: StoreIoError };
+
+export interface LoadResult {
+  readonly records: readonly StoredSession[];
+  /** Each client's current image context (client id → image id). */
+  readonly contexts: ReadonlyMap<string, string>;
+  readonly problems: readonly StoreProblem[];
+}
+
+export interface SessionStore {
+  /** Every stored record and context; bad files are reported in `problems`, never thrown. */
+  load(): Promise<LoadResult>;
+  /**
+   * Writes `session` durably and resolves with its new revision (greater than the old one, not
+   * necessarily by one). With `expectedRevision` set, the write happens only if the stored
+   * revision equals it (`UNREVISIONED` = absent, or a legacy record); otherwise it rejects with
+   * `RevisionConflictError`. `null` writes unconditionally.
+   */
+  put(session: SessionStateData, expectedRevision: number | null): Promise<number>;
+  /** Removes a session durably; deleting an absent one with `expectedRevision` null is a no-op. */
+  delete(sessionId: string, expectedRevision: number | null): Promise<void>;
+  /** Sets (`null`: clears) a client's current image context, durably. */
+  putContext(clientId: string, imageId: string | null): Promise<void>;
+  /**
+   * Whether writes are taken. A write that fails leaves the store as it was before it (rolled
+   * back) and degraded: later writes reject with `StoreUnavailableError` until a probe write
+   * succeeds, so an answer, the manager's registry and the disk never disagree.
+   */
+  status(): StoreStatus;
+  /**
+   * Resolves when writes are taken (probing the disk first while degraded); rejects with
+   * `StoreUnavailableError` otherwise. For callers that must not start what a refused write would
+   * leave half done.
+   */
+  ensureWritable(): Promise<void>;
+  /** Waits for the writes in flight; every later call rejects with `StoreClosedError`. */
+  close(): Promise<void>;
+}
+
+/** What the store reports to: corrupt records and failed writes (error), tightened modes (warn), recovery (info). */
+export type StoreLogger = Pick<Logger, "error" | "warn" | "info">;
+
+/** Serves every request of the client protocol; never rejects: a failure is the protocol's `Error`. */
+export interface RequestHandler {
+  handle<K extends RequestType>(request: RequestOf<K>): Promise<ResponseTo<K>>;
+}
