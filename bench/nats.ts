@@ -232,7 +232,7 @@ async function contextSwitches(bench: Bench, svc: RunningService, tag: string, s
       bench.bare.publish(baselineSubject, payload);
       const b1 = await received;
       const p0 = performance.now();
-      await store.putContext(client, to);
+      await store.putContext(client, to, null);
       const p1 = performance.now();
       // In-process only: the same switch (another client) through the manager, without NATS.
       const d0 = performance.now();

@@ -133,7 +133,7 @@ async function switchContexts(root: string, sim: Sim): Promise<void> {
       const client = `client-${(i >> 1) & 7}`; // each client alternates, so every switch writes
       const to = i % 2 === 0 ? "live" : "img-0";
       const t0 = performance.now();
-      await contextStore.putContext(client, to);
+      await contextStore.putContext(client, to, null);
       const t1 = performance.now();
       const r = await manager.handle({
         type: "SwitchImageContext",

@@ -32,12 +32,30 @@ export type StoreProblem =
     }
   | { readonly kind: "Unreadable"; readonly file: string; readonly error: StoreIoError };
 
+/** A client's current image context as stored, with the revision a compare-and-set must name. */
+export interface StoredContext {
+  readonly imageId: string;
+  readonly revision: number;
+}
+
 export interface LoadResult {
   readonly records: readonly StoredSession[];
-  /** Each client's current image context (client id → image id). */
-  readonly contexts: ReadonlyMap<string, string>;
+  /** Each client's current image context, by client id. */
+  readonly contexts: ReadonlyMap<string, StoredContext>;
   readonly problems: readonly StoreProblem[];
 }
+
+/**
+ * One change the store has made durable, as its watchers hear it: the record as it now is
+ * (`null`: removed or cleared). Heard for every writer's changes, before the write resolves.
+ */
+export type StoreChange =
+  | {
+      readonly kind: "session";
+      readonly sessionId: string;
+      readonly stored: { readonly session: SessionStateData; readonly revision: number } | null;
+    }
+  | { readonly kind: "context"; readonly clientId: string; readonly context: StoredContext | null };
 
 export interface SessionStore {
   /** Every stored record and context; bad files are reported in `problems`, never thrown. */
@@ -51,8 +69,17 @@ export interface SessionStore {
   put(session: SessionStateData, expectedRevision: number | null): Promise<number>;
   /** Removes a session durably; deleting an absent one with `expectedRevision` null is a no-op. */
   delete(sessionId: string, expectedRevision: number | null): Promise<void>;
-  /** Sets (`null`: clears) a client's current image context, durably. */
-  putContext(clientId: string, imageId: string | null): Promise<void>;
+  /**
+   * Sets (`null`: clears) a client's current image context durably, and resolves with its new
+   * revision (`UNREVISIONED` once cleared). `expectedRevision` as for `put`: so the `from_image_id`
+   * check of a switch is one compare-and-set.
+   */
+  putContext(clientId: string, imageId: string | null, expectedRevision: number | null): Promise<number>;
+  /**
+   * Tells `listener` of every change made from now on, whoever made it (the registry is a view of
+   * the store, not a cache of one writer's own writes). Returns the unsubscribe function.
+   */
+  watch(listener: (change: StoreChange) => void): () => void;
   /**
    * Whether writes are taken. A write that fails leaves the store as it was before it (rolled
    * back) and degraded: later writes reject with `StoreUnavailableError` until a probe write

@@ -29,6 +29,7 @@ function failingContexts(store: FileSessionStore): SessionStore {
     put: (session, expected) => store.put(session, expected),
     delete: (id, expected) => store.delete(id, expected),
     putContext: () => Promise.reject(new Error(`EACCES: permission denied, open '${SECRET_PATH}'`)),
+    watch: (listener) => store.watch(listener),
     status: () => store.status(),
     ensureWritable: () => store.ensureWritable(),
     close: () => store.close(),

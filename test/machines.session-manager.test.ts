@@ -80,7 +80,7 @@ function setup(
     input: {
       images: options.images ?? IMAGES,
       sessions: (options.sessions ?? []).map((s) => ({ session: s, revision: 1 })),
-      contexts: new Map([["alice", "dev"]]),
+      contexts: new Map([["alice", { imageId: "dev", revision: 1 }]]),
       policy: {
         failedGraceMs: 5000,
         sweepIntervalMs: 1000,
@@ -218,28 +218,40 @@ describe("session manager machine - orphan timers", () => {
 });
 
 describe("session manager machine - registry", () => {
-  it("starts from the loaded sessions and contexts, and applies commits with their revisions", () => {
+  it("starts from the loaded sessions and contexts, applies the store's changes with their revisions, and announces", () => {
     const { actor, emitted } = setup({ sessions: [session("s1", "dev"), session("s2", "staging")] });
     expect(actor.getSnapshot().context.registry.size).toBe(2);
     expect(actor.getSnapshot().context.registry.contexts.get("alice")).toBe("dev");
     const s3 = session("s3", "dev");
     actor.send({
-      type: "COMMIT",
-      commit: {
-        put: [{ session: s3, revision: 1 }],
-        remove: ["s1"],
-        context: { clientId: "bob", imageId: "staging" },
-        notices: [
-          {
-            kind: "created",
-            data: { image_id: "dev", session_id: "s3", client_id: "alice", reason: null, at: s3.created_at },
-          },
-        ],
-      },
+      type: "STORE.CHANGED",
+      change: { kind: "session", sessionId: "s3", stored: { session: s3, revision: 1 } },
+    });
+    actor.send({ type: "STORE.CHANGED", change: { kind: "session", sessionId: "s1", stored: null } });
+    actor.send({
+      type: "STORE.CHANGED",
+      change: { kind: "context", clientId: "bob", context: { imageId: "staging", revision: 2 } },
+    });
+    // A change older than what is held (a feed may repeat one) changes nothing.
+    actor.send({
+      type: "STORE.CHANGED",
+      change: { kind: "session", sessionId: "s3", stored: { session: { ...s3, is_active: false }, revision: 0 } },
+    });
+    expect(emitted.filter((e) => e.type === "session")).toHaveLength(0);
+    actor.send({
+      type: "ANNOUNCE",
+      notices: [
+        {
+          kind: "created",
+          data: { image_id: "dev", session_id: "s3", client_id: "alice", reason: null, at: s3.created_at },
+        },
+      ],
     });
     const { registry } = actor.getSnapshot().context;
     expect(registry.sessionsOf(null).map((s) => s.session_id)).toEqual(["s2", "s3"]);
+    expect(registry.get("s3")?.is_active).toBe(true);
     expect(registry.contexts.get("bob")).toBe("staging");
+    expect(registry.contextRevisionOf("bob")).toBe(2);
     expect(registry.revisionOf("s3")).toBe(1);
     expect(registry.revisionOf("s1")).toBeUndefined();
     expect(emitted.filter((e) => e.type === "session")).toHaveLength(1);

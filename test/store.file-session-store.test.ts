@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileSessionStore, fileKey } from "../src/adapters/file-store/store.js";
-import { type StoreLogger } from "../src/ports.js";
+import { UNREVISIONED, type StoreLogger } from "../src/ports.js";
 import { RevisionConflictError } from "../src/errors.js";
 import { DEFAULT_IMAGE_ADDRESS, DEFAULT_IMAGE_ID, type SessionStateData } from "../src/protocol/index.js";
 import { writerSession } from "./fixtures/store-writer.js";
@@ -77,7 +77,7 @@ describe("session store - records", () => {
     const b = session("session/b with spaces and ünïcode");
     await store.put(a, null);
     await store.put(b, null);
-    await store.putContext("client-1", "dev");
+    await store.putContext("client-1", "dev", null);
     await store.close();
 
     const reopened = await FileSessionStore.open({ dir });
@@ -87,10 +87,10 @@ describe("session store - records", () => {
       a,
       b,
     ]);
-    expect([...loaded.contexts]).toEqual([["client-1", "dev"]]);
+    expect([...loaded.contexts]).toEqual([["client-1", { imageId: "dev", revision: 1 }]]);
 
     await reopened.delete(a.session_id, 1);
-    await reopened.putContext("client-1", null);
+    await reopened.putContext("client-1", null, 1);
     const after = await reopened.load();
     expect(after.records.map((r) => r.session.session_id)).toEqual([b.session_id]);
     expect(after.contexts.size).toBe(0);
@@ -136,9 +136,55 @@ describe("session store - records", () => {
     await expect(store.put({ ...session("s1"), image_id: "not a subject token" }, null)).rejects.toMatchObject({
       name: "InvalidRecordError",
     });
-    await expect(store.putContext("client-1", "bad id!")).rejects.toMatchObject({ name: "InvalidRecordError" });
+    await expect(store.putContext("client-1", "bad id!", null)).rejects.toMatchObject({ name: "InvalidRecordError" });
     expect(await fs.readdir(path.join(dir, "sessions"))).toEqual([]);
     await store.close();
+  });
+});
+
+describe("session store - change feed and context revisions", () => {
+  it("session store - watchers hear every durable change before the write resolves, and not a refused one", async () => {
+    const store = await FileSessionStore.open({ dir });
+    const heard: string[] = [];
+    const unwatch = store.watch((change) =>
+      heard.push(
+        change.kind === "session"
+          ? `session ${change.sessionId} ${change.stored === null ? "removed" : `r${change.stored.revision}`}`
+          : `context ${change.clientId} ${change.context === null ? "cleared" : `${change.context.imageId} r${change.context.revision}`}`,
+      ),
+    );
+    const s = session("s1");
+    await store.put(s, UNREVISIONED);
+    expect(heard).toEqual(["session s1 r1"]);
+    await store.put({ ...s, is_active: false }, 1);
+    await expect(store.put(s, 1)).rejects.toBeInstanceOf(RevisionConflictError);
+    await store.putContext("alice", "dev", UNREVISIONED);
+    await store.putContext("alice", "staging", 1);
+    await expect(store.putContext("alice", "dev", 1)).rejects.toBeInstanceOf(RevisionConflictError);
+    await store.putContext("alice", null, 2);
+    await store.delete("s1", 2);
+    unwatch();
+    await store.put(session("s2"), UNREVISIONED);
+    expect(heard).toEqual([
+      "session s1 r1",
+      "session s1 r2",
+      "context alice dev r1",
+      "context alice staging r2",
+      "context alice cleared",
+      "session s1 removed",
+    ]);
+    await store.close();
+  });
+
+  it("session store - a context written before contexts had revisions loads at revision 0", async () => {
+    const store = await FileSessionStore.open({ dir });
+    await store.close();
+    const file = path.join(dir, "contexts", `${fileKey("old")}.json`);
+    await fs.writeFile(file, JSON.stringify({ schema_version: 2, client_id: "old", image_id: "dev" }), { mode: 0o600 });
+    const reopened = await FileSessionStore.open({ dir });
+    expect((await reopened.load()).contexts.get("old")).toEqual({ imageId: "dev", revision: 0 });
+    expect(await reopened.putContext("old", "staging", 0)).toBe(1);
+    await reopened.close();
   });
 });
 
@@ -147,7 +193,7 @@ describe("session store - permissions", () => {
     const root = path.join(dir, "store");
     const store = await FileSessionStore.open({ dir: root });
     await store.put(session("s1"), null);
-    await store.putContext("client-1", "dev");
+    await store.putContext("client-1", "dev", null);
     await store.close();
     expect(await modeOf(root)).toBe(0o700);
     expect(await modeOf(path.join(root, "sessions"))).toBe(0o700);

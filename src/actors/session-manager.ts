@@ -56,6 +56,7 @@ export class SessionManager implements RequestHandler {
   private readonly ctx: HandlerContext;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly retries = new Set<NodeJS.Timeout>();
+  private unwatch: () => void = () => undefined;
   private stopping = false;
 
   private constructor(
@@ -100,6 +101,8 @@ export class SessionManager implements RequestHandler {
     logImageChanges(actor, logger);
     actor.subscribe({ error: (error) => logger.error({ err: error }, "session manager stopped on an error") });
     actor.start();
+    // The registry is a view of the store: every durable change reaches it through the feed.
+    manager.unwatch = options.store.watch((change) => actor.send({ type: "STORE.CHANGED", change }));
     const configured = new Set(options.images.map((i) => i.id));
     const unknown = new Set(loaded.records.map((r) => r.session.image_id).filter((id) => !configured.has(id)));
     // In the background: a large store must not hold up the start.
@@ -139,6 +142,7 @@ export class SessionManager implements RequestHandler {
     for (const entry of stateOf(this.ctx).images.values()) {
       if (entry.crash === null) entry.ref.send({ type: "DISCONNECT" });
     }
+    this.unwatch();
     this.actor.stop();
     await this.store.close();
   }

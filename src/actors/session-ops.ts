@@ -12,8 +12,6 @@ import { isStoreWriteError, type StoreIoError, type StoreUnavailableError } from
 import type { Logger } from "../logger.js";
 import {
   imageStatusOf,
-  type Commit,
-  type RevisedSession,
   type SessionManagerActor,
   type SessionManagerContext,
   type SessionNotice,
@@ -78,15 +76,15 @@ export function notice(
   };
 }
 
-export function commit(core: ManagerCore, change: Commit): void {
-  core.actor.send({ type: "COMMIT", commit: change });
+/** Announces durable changes. The registry has them already: the store's feed brought them. */
+export function announce(core: ManagerCore, notices: readonly SessionNotice[]): void {
+  core.actor.send({ type: "ANNOUNCE", notices });
 }
 
 /** Writes `session` over the revision the manager holds for it (none: it must be new). */
-export async function writeSession(core: ManagerCore, session: SessionStateData): Promise<RevisedSession> {
+export async function writeSession(core: ManagerCore, session: SessionStateData): Promise<void> {
   const expected = stateOf(core).registry.revisionOf(session.session_id) ?? UNREVISIONED;
-  const revision = await core.store.put(session, expected);
-  return { session, revision };
+  await core.store.put(session, expected);
 }
 
 export async function deleteSession(core: ManagerCore, sessionId: string): Promise<void> {
@@ -171,13 +169,12 @@ function adopt(core: ManagerCore, sessionId: string, isActive: boolean): Promise
   return core.queue.run(sessionKey(sessionId), async () => {
     const current = stateOf(core).registry.get(sessionId);
     if (current === undefined || !isOrphaned(current)) return;
-    const put = await writeSession(core, {
+    await writeSession(core, {
       ...current,
       orphaned_at: null,
       is_active: isActive,
       last_activity: isoNow(core),
     });
-    commit(core, { put: [put] });
   });
 }
 
@@ -187,8 +184,8 @@ function orphanOne(core: ManagerCore, sessionId: string, reason: string): Promis
     const current = stateOf(core).registry.get(sessionId);
     if (current === undefined || isOrphaned(current)) return false;
     const at = isoNow(core);
-    const put = await writeSession(core, { ...current, orphaned_at: at });
-    commit(core, { put: [put], notices: [notice("orphaned", current, reason, at)] });
+    await writeSession(core, { ...current, orphaned_at: at });
+    announce(core, [notice("orphaned", current, reason, at)]);
     return true;
   });
 }
@@ -202,7 +199,7 @@ export async function removeSessions(core: ManagerCore, ids: readonly string[], 
       if (current === undefined) return;
       await closeOnImage(core, current);
       await deleteSession(core, id);
-      commit(core, { remove: [id], notices: [notice("cleaned", current, reason, isoNow(core))] });
+      announce(core, [notice("cleaned", current, reason, isoNow(core))]);
       removed.add(id);
     }),
   );

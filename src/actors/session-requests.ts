@@ -7,7 +7,7 @@ import { requestImage, waitForStatus } from "./image-connection.js";
 import {
   clientKey,
   closeOnImage,
-  commit,
+  announce,
   deleteSession,
   imageKey,
   imageStatus,
@@ -129,7 +129,9 @@ const switchImageContext: Handler<"SwitchImageContext"> = (ctx, request) =>
     if (!request.preserve_context && current !== null && current !== request.to_image_id) {
       await closeClientSessions(ctx, request.client_id, current);
     }
-    if (current !== request.to_image_id) await ctx.store.putContext(request.client_id, request.to_image_id);
+    // One compare-and-set on the context's revision: a change made meanwhile (by anyone) is a Conflict.
+    const revision = stateOf(ctx).registry.contextRevisionOf(request.client_id);
+    if (current !== request.to_image_id) await ctx.store.putContext(request.client_id, request.to_image_id, revision);
     const switched = {
       client_id: request.client_id,
       from_image_id: current,
@@ -137,10 +139,7 @@ const switchImageContext: Handler<"SwitchImageContext"> = (ctx, request) =>
       preserve_context: request.preserve_context,
       at: isoNow(ctx),
     };
-    commit(ctx, {
-      context: { clientId: request.client_id, imageId: request.to_image_id },
-      notices: [{ kind: "context", data: switched }],
-    });
+    announce(ctx, [{ kind: "context", data: switched }]);
     return { type: "ContextSwitched", ...switched };
   });
 
@@ -188,15 +187,14 @@ const createSession: Handler<"CreateSession"> = async (ctx, request) => {
     image_metadata: {},
   };
   return ctx.queue.run(sessionKey(session.session_id), async () => {
-    let revision: number;
     try {
-      revision = await ctx.store.put(session, UNREVISIONED);
+      await ctx.store.put(session, UNREVISIONED);
     } catch (error) {
       // Not stored, so not acknowledged: the image need not keep it either.
       await closeOnImage(ctx, session);
       throw error;
     }
-    commit(ctx, { put: [{ session, revision }], notices: [notice("created", session, null, session.last_activity)] });
+    announce(ctx, [notice("created", session, null, session.last_activity)]);
     return { type: "SessionCreated", session };
   });
 };
@@ -213,11 +211,11 @@ const closeSession = (
     await closeOnImage(ctx, session);
     const at = isoNow(ctx);
     if (request.save_state) {
-      const put = await writeSession(ctx, { ...session, is_active: false, last_activity: at });
-      commit(ctx, { put: [put], notices: [notice("closed", session, reason, at)] });
+      await writeSession(ctx, { ...session, is_active: false, last_activity: at });
+      announce(ctx, [notice("closed", session, reason, at)]);
     } else {
       await deleteSession(ctx, session.session_id);
-      commit(ctx, { remove: [session.session_id], notices: [notice("closed", session, reason, at)] });
+      announce(ctx, [notice("closed", session, reason, at)]);
     }
     return closed;
   });

@@ -9,10 +9,10 @@
  *   a child's `emit`s reach only its own listeners) and re-emitted as the manager's own.
  * - Timers: an image Failed for longer than `failedGraceMs` and the periodic orphan sweep. Their
  *   I/O (store writes, image requests) is not done here: the manager emits `work`, and the actor
- *   that runs it (src/actors/session-manager.ts) answers with a `COMMIT` once the store has it.
+ *   that runs it (src/actors/session-manager.ts) writes the store and `ANNOUNCE`s what it did.
  *
- * The registry changes only on `COMMIT`, which is sent after the change is durable, so the
- * machine's registry is always what the store holds.
+ * The registry changes only on `STORE.CHANGED`, from the store's change feed of durable changes
+ * (whoever wrote them), so the machine's registry is always what the store holds.
  */
 import {
   assign,
@@ -34,6 +34,7 @@ import type { ConnectionPolicy } from "./connection-policy.js";
 import { imageConnectionMachine, type ImageConnectionActor } from "./image-connection.js";
 import { SessionRegistry, type RevisedSession } from "./session-registry.js";
 import { isoTime } from "../clock.js";
+import type { StoreChange, StoredContext } from "../ports.js";
 
 export type { RevisedSession } from "./session-registry.js";
 
@@ -67,8 +68,8 @@ export const DEFAULT_MANAGER_POLICY: ManagerPolicy = {
 export interface SessionManagerInput {
   readonly images: readonly ImageConfig[];
   readonly sessions?: Iterable<RevisedSession>;
-  /** client id → image id */
-  readonly contexts?: ReadonlyMap<string, string>;
+  /** Each client's current image context, by client id. */
+  readonly contexts?: ReadonlyMap<string, StoredContext>;
   readonly policy?: Partial<ManagerPolicy>;
   /** Wall-clock milliseconds. @default Date.now */
   readonly now?: () => number;
@@ -83,7 +84,7 @@ interface ImageEntry {
 
 export interface SessionManagerContext {
   readonly images: ReadonlyMap<string, ImageEntry>;
-  /** Changed in place, by `commit` only (see session-registry.ts). */
+  /** Changed in place, by `storeChanged` only (see session-registry.ts). */
   readonly registry: SessionRegistry;
   readonly policy: ManagerPolicy;
   /** In an object: `assign` would call a top-level function as a property assigner. */
@@ -93,14 +94,6 @@ export interface SessionManagerContext {
 export type SessionNotice =
   | { readonly kind: "created" | "closed" | "orphaned" | "cleaned"; readonly data: SessionLifecycle }
   | { readonly kind: "context"; readonly data: ContextSwitched };
-
-/** A durable change: what the store now holds, and what to announce. */
-export interface Commit {
-  readonly put?: readonly RevisedSession[];
-  readonly remove?: readonly string[];
-  readonly context?: { readonly clientId: string; readonly imageId: string | null };
-  readonly notices?: readonly SessionNotice[];
-}
 
 /** Work the manager's timers and status changes ask for; it involves I/O, so it runs outside. */
 export type ManagerWork =
@@ -119,7 +112,10 @@ export type SessionManagerEvent =
   | { readonly type: "IMAGE.STATUS"; readonly data: ImageStatusChanged }
   | { readonly type: "IMAGE.HEALTH"; readonly data: ImageHealthChanged }
   | { readonly type: "IMAGE.GRACE_EXPIRED"; readonly imageId: string }
-  | { readonly type: "COMMIT"; readonly commit: Commit }
+  /** A change the store made durable (the store's change feed). */
+  | { readonly type: "STORE.CHANGED"; readonly change: StoreChange }
+  /** What durable changes to announce, once written. */
+  | { readonly type: "ANNOUNCE"; readonly notices: readonly SessionNotice[] }
   | ErrorActorEvent;
 
 export type SessionManagerEmitted =
@@ -268,13 +264,12 @@ export const sessionManagerMachine = setup({
     sweep: enqueueActions(({ context, enqueue }) => {
       if (context.policy.orphanMaxAgeMs !== null) enqueue.emit({ type: "work", work: { kind: "sweep" } });
     }),
-    commit: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== "COMMIT") return;
-      const { put = [], remove = [], context: clientContext, notices = [] } = event.commit;
-      for (const p of put) context.registry.put(p.session, p.revision);
-      for (const id of remove) context.registry.remove(id);
-      if (clientContext !== undefined) context.registry.setContext(clientContext.clientId, clientContext.imageId);
-      for (const notice of notices) enqueue.emit({ type: "session", notice });
+    storeChanged: ({ context, event }) => {
+      if (event.type === "STORE.CHANGED") context.registry.apply(event.change);
+    },
+    announce: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== "ANNOUNCE") return;
+      for (const notice of event.notices) enqueue.emit({ type: "session", notice });
     }),
   },
 }).createMachine({
@@ -303,7 +298,8 @@ export const sessionManagerMachine = setup({
         "IMAGE.STATUS": { actions: "forwardStatus" },
         "IMAGE.HEALTH": { actions: "forwardHealth" },
         "IMAGE.GRACE_EXPIRED": { actions: "orphanFailed" },
-        COMMIT: { actions: "commit" },
+        "STORE.CHANGED": { actions: "storeChanged" },
+        ANNOUNCE: { actions: "announce" },
         "xstate.error.actor.*": { actions: "childCrashed" },
       },
     },

@@ -9,10 +9,12 @@
  *   live image. `preserve_active` protects exactly these.
  *
  * Unlike the rest of a machine's context, the registry is changed in place, and only by the
- * manager's `commit` action: copying 100 000 entries per write cost 40 ms a write (bench/sessions).
+ * manager's `storeChanged` action, from the store's change feed: it is a view of the store, which
+ * others may write to too. Copying 100 000 entries per write cost 40 ms a write (bench/sessions).
  * Everything else reads it. Sessions are listed in the order they were added, and a loaded store is
  * added oldest first, so listings are oldest first without sorting.
  */
+import type { StoreChange, StoredContext } from "../ports.js";
 import type { ImageSessionStats, SessionStateData, Timestamp } from "../protocol/index.js";
 
 /** What the definitions below read of a session: a stored record or a listed `SessionMetadata`. */
@@ -83,17 +85,34 @@ export class SessionRegistry {
   /** The latest `last_activity` seen per image, also of sessions removed since. */
   private readonly lastActivity = new Map<string, Timestamp>();
   private readonly clientContexts = new Map<string, string>();
+  private readonly contextRevisions = new Map<string, number>();
 
   /** A registry of loaded records, oldest first. */
   static from(
     records: Iterable<RevisedSession> = [],
-    contexts: ReadonlyMap<string, string> = new Map(),
+    contexts: ReadonlyMap<string, StoredContext> = new Map(),
   ): SessionRegistry {
     const registry = new SessionRegistry();
     const sorted = [...records].sort((a, b) => compare(a.session.created_at, b.session.created_at));
     for (const r of sorted) registry.put(r.session, r.revision);
-    for (const [client, image] of contexts) registry.setContext(client, image);
+    for (const [client, c] of contexts) registry.setContext(client, c.imageId, c.revision);
     return registry;
+  }
+
+  /**
+   * Applies a change the store made durable: the registry is a view of the store. A change older
+   * than the revision held (a feed may repeat one) is ignored.
+   */
+  apply(change: StoreChange): void {
+    if (change.kind === "context") {
+      const held = this.contextRevisions.get(change.clientId) ?? 0;
+      if (change.context !== null && change.context.revision < held) return;
+      this.setContext(change.clientId, change.context?.imageId ?? null, change.context?.revision ?? 0);
+    } else if (change.stored === null) {
+      this.remove(change.sessionId);
+    } else if (change.stored.revision >= (this.revisionOf(change.sessionId) ?? 0)) {
+      this.put(change.stored.session, change.stored.revision);
+    }
   }
 
   get size(): number {
@@ -197,10 +216,20 @@ export class SessionRegistry {
     return this.clientContexts;
   }
 
-  /** Sets a client's current image context; `null` clears it. */
-  setContext(clientId: string, imageId: string | null): void {
-    if (imageId === null) this.clientContexts.delete(clientId);
-    else this.clientContexts.set(clientId, imageId);
+  /** The revision a compare-and-set of the client's context must name (`0`: none stored). */
+  contextRevisionOf(clientId: string): number {
+    return this.contextRevisions.get(clientId) ?? 0;
+  }
+
+  /** Sets a client's current image context at its store revision; `null` clears it. */
+  setContext(clientId: string, imageId: string | null, revision = 0): void {
+    if (imageId === null) {
+      this.clientContexts.delete(clientId);
+      this.contextRevisions.delete(clientId);
+    } else {
+      this.clientContexts.set(clientId, imageId);
+      this.contextRevisions.set(clientId, revision);
+    }
   }
 }
 

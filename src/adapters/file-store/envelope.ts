@@ -15,14 +15,20 @@ export const CURRENT_SCHEMA_VERSION = 2;
 
 const Revision = z.number().int().nonnegative();
 const EnvelopeV2 = z.object({ schema_version: z.literal(2), revision: Revision, session: z.unknown() });
-const ContextEnvelope = z.object({ schema_version: z.literal(2), client_id: z.string().min(1), image_id: ImageId });
+/** A context record; one without `revision` (before contexts had revisions) is at `UNREVISIONED`. */
+const ContextEnvelope = z.object({
+  schema_version: z.literal(2),
+  client_id: z.string().min(1),
+  image_id: ImageId,
+  revision: Revision.default(UNREVISIONED),
+});
 export type ContextRecord = z.infer<typeof ContextEnvelope>;
 
 export const encodeStoredSession = (revision: number, session: SessionStateData): string =>
   `${JSON.stringify({ schema_version: CURRENT_SCHEMA_VERSION, revision, session })}\n`;
 
-export const encodeContextRecord = (clientId: string, imageId: string): string =>
-  `${JSON.stringify({ schema_version: CURRENT_SCHEMA_VERSION, client_id: clientId, image_id: imageId })}\n`;
+export const encodeContextRecord = (clientId: string, imageId: string, revision: number): string =>
+  `${JSON.stringify({ schema_version: CURRENT_SCHEMA_VERSION, client_id: clientId, image_id: imageId, revision })}\n`;
 
 /**
  * Migration rule: version 2 is `{schema_version: 2, revision, session}`. Anything older — a

@@ -32,7 +32,14 @@ import { eachInParallel, KeyedQueue } from "../../actors/concurrency.js";
 import { DIR_MODE, FILE_MODE, io, readIfExists, removeFile, syncDir, TEMP_FILE, writeAtomic } from "./io.js";
 import { PROBE_FILE, WriteGuard, type Prior, type WriteGuardOptions } from "./guard.js";
 import { stderrLogger } from "../../logger.js";
-import { UNREVISIONED, type LoadResult, type SessionStore, type StoreLogger, type StoreProblem } from "../../ports.js";
+import {
+  UNREVISIONED,
+  type LoadResult,
+  type SessionStore,
+  type StoreChange,
+  type StoreLogger,
+  type StoreProblem,
+} from "../../ports.js";
 import { decodeContextRecord, decodeStoredSession, encodeContextRecord, encodeStoredSession } from "./envelope.js";
 import {
   CorruptRecordError,
@@ -64,6 +71,7 @@ export class FileSessionStore implements SessionStore {
   private readonly contextsDir: string;
   private readonly queue = new KeyedQueue();
   private readonly guard: WriteGuard;
+  private readonly watchers = new Set<(change: StoreChange) => void>();
   private closed = false;
 
   private constructor(
@@ -102,7 +110,8 @@ export class FileSessionStore implements SessionStore {
     const problems: StoreProblem[] = [];
     const records = await this.loadDir(this.sessionsDir, decodeStoredSession, (r) => r.session.session_id, problems);
     const contexts = await this.loadDir(this.contextsDir, decodeContextRecord, (r) => r.client_id, problems);
-    return { records, contexts: new Map(contexts.map((c) => [c.client_id, c.image_id])), problems };
+    const byClient = new Map(contexts.map((c) => [c.client_id, { imageId: c.image_id, revision: c.revision }]));
+    return { records, contexts: byClient, problems };
   }
 
   put(session: SessionStateData, expectedRevision: number | null): Promise<number> {
@@ -117,6 +126,7 @@ export class FileSessionStore implements SessionStore {
       checkRevision(valid.value.session_id, expectedRevision, current);
       const revision = current + 1;
       await writeAtomic(target, encodeStoredSession(revision, valid.value));
+      this.changed({ kind: "session", sessionId: valid.value.session_id, stored: { session: valid.value, revision } });
       return revision;
     });
   }
@@ -127,18 +137,34 @@ export class FileSessionStore implements SessionStore {
       const current = await this.currentRevision(target, prior);
       checkRevision(sessionId, expectedRevision, current);
       await removeFile(target);
+      this.changed({ kind: "session", sessionId, stored: null });
     });
   }
 
-  putContext(clientId: string, imageId: string | null): Promise<void> {
+  putContext(clientId: string, imageId: string | null, expectedRevision: number | null): Promise<number> {
     if (clientId === "") return Promise.reject(new InvalidRecordError("client_id: expected a non-empty string"));
     if (imageId !== null && !ImageId.safeParse(imageId).success) {
       return Promise.reject(new InvalidRecordError(`image_id: not an image id: ${JSON.stringify(imageId)}`));
     }
     const target = path.join(this.contextsDir, `${fileKey(clientId)}.json`);
-    return this.serialized(target, () =>
-      imageId === null ? removeFile(target) : writeAtomic(target, encodeContextRecord(clientId, imageId)),
-    );
+    return this.serialized(target, async (prior) => {
+      const current = prior.bytes === null ? UNREVISIONED : contextRevision(prior.bytes);
+      checkRevision(`context of ${clientId}`, expectedRevision, current);
+      if (imageId === null) {
+        await removeFile(target);
+        this.changed({ kind: "context", clientId, context: null });
+        return UNREVISIONED;
+      }
+      const revision = current + 1;
+      await writeAtomic(target, encodeContextRecord(clientId, imageId, revision));
+      this.changed({ kind: "context", clientId, context: { imageId, revision } });
+      return revision;
+    });
+  }
+
+  watch(listener: (change: StoreChange) => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
   }
 
   status(): StoreStatus {
@@ -172,6 +198,17 @@ export class FileSessionStore implements SessionStore {
   private serialized<T>(file: string, task: (prior: Prior) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new StoreClosedError());
     return this.queue.run(file, () => this.guard.run(file, task));
+  }
+
+  /** Tells the watchers of a change now durable; a watcher that throws does not undo it. */
+  private changed(change: StoreChange): void {
+    for (const watcher of this.watchers) {
+      try {
+        watcher(change);
+      } catch (error) {
+        this.logger.error({ err: error, change: change.kind }, "session store: a watcher failed");
+      }
+    }
   }
 
   /** The stored revision; a record that no longer decodes is moved aside and counts as absent. */
@@ -268,6 +305,12 @@ export class FileSessionStore implements SessionStore {
     );
     return { kind: "CorruptRecord", file, movedTo, error };
   }
+}
+
+/** A context file's revision; one that does not decode counts as absent (it is rewritten whole). */
+function contextRevision(bytes: Uint8Array): number {
+  const decoded = decodeContextRecord(bytes);
+  return decoded.ok ? decoded.value.revision : UNREVISIONED;
 }
 
 function checkRevision(key: string, expected: number | null, actual: number): void {
