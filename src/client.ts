@@ -24,6 +24,7 @@ import {
   type ResponseTo,
   type StuiEvent,
 } from "./protocol/index.js";
+import { instanceStats, type LiveInstance } from "./actors/instances.js";
 
 /** A request's fields as a caller may write them: fields with defaults may be left out. */
 export type RequestBody<K extends RequestType> = z.input<(typeof requestVariants)[K]>;
@@ -112,6 +113,8 @@ export class StuiClient {
   listImages = () => this.request("ListImages", {});
   getConnectionHealthSummary = () => this.request("GetConnectionHealthSummary", {});
   getClientContext = (body: RequestBody<"GetClientContext">) => this.request("GetClientContext", body);
+  /** The live `stui serve` instances on this NATS (their micro service stats), by instance id. */
+  instances = (): Promise<LiveInstance[]> => instanceStats(this.nc);
 
   /** Live events from now on, on `subject` (wildcards allowed); malformed messages are skipped. */
   events(options: { readonly subject?: string } = {}): EventFeed<StuiEvent> {

@@ -127,6 +127,22 @@ export class StoreUnavailableError extends StuiError {
   }
 }
 
+/** Another process holds the store directory's lock (one `stui serve` per directory). */
+export class StoreLockedError extends StuiError {
+  override readonly name = "StoreLockedError";
+  readonly code = "Internal";
+  constructor(
+    readonly dir: string,
+    readonly holder: { readonly pid: number; readonly host: string; readonly since: string } | null,
+  ) {
+    super(
+      holder === null
+        ? `the store directory ${dir} is locked (${dir}/.lock) by a process that could not be identified; if no stui uses it, remove the lock file`
+        : `the store directory ${dir} is in use by another stui (pid ${holder.pid} on ${holder.host}, since ${holder.since}): one stui serve per directory; if that process is gone, remove ${dir}/.lock`,
+    );
+  }
+}
+
 export class StoreClosedError extends StuiError {
   override readonly name = "StoreClosedError";
   readonly code = "Internal";
@@ -210,6 +226,36 @@ export class ApiStartError extends StuiError {
         ? `NATS refused the service's subscription to ${subject}${queue === null ? "" : ` (queue group ${queue})`}: the service user needs subscribe permission on "stui.api.* stui", $SRV.PING, $SRV.INFO, $SRV.STATS, $SRV.*.stui and $SRV.*.stui.* (see docs/security.md)`
         : `the API stopped while starting: ${cause?.message ?? "the NATS connection closed"} (see docs/security.md)`,
       { cause },
+    );
+  }
+}
+
+/** NATS refused a publish the service needs; the message names the subject and what it is for. */
+export class NatsPermissionError extends StuiError {
+  override readonly name = "NatsPermissionError";
+  readonly code = "Internal";
+  constructor(
+    readonly subject: string,
+    purpose: string,
+    cause: unknown,
+  ) {
+    super(
+      `NATS refused the service's publish on ${subject} (${purpose}): the service user needs publish permission on it (see docs/security.md)`,
+      { cause },
+    );
+  }
+}
+
+/** Another live instance on this NATS has the same `instance_id`: events would share a source. */
+export class DuplicateInstanceError extends StuiError {
+  override readonly name = "DuplicateInstanceError";
+  readonly code = "Conflict";
+  constructor(
+    readonly instanceId: string,
+    readonly serviceId: string,
+  ) {
+    super(
+      `instance_id ${instanceId} is already used by a running stui on this NATS (service ${serviceId}): give each instance its own instance_id`,
     );
   }
 }

@@ -3,9 +3,12 @@
  * over NATS. `stui serve` runs one; tests and embedders can start one in-process.
  */
 import type { Service } from "@nats-io/services";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { EventPublisher, type EventPublisherOptions } from "./actors/event-publisher.js";
 import { startApi } from "./actors/nats-api.js";
 import type { RefusalReason } from "./actors/reply-guard.js";
+import { pingInstances, type LiveInstance } from "./actors/instances.js";
+import { DuplicateInstanceError, NatsPermissionError } from "./errors.js";
 import {
   checkServer,
   connectNats,
@@ -18,7 +21,7 @@ import { SessionManager } from "./actors/session-manager.js";
 import type { SessionStore } from "./ports.js";
 import { stderrLogger, type Logger } from "./logger.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
-import type { NatsLinkStatus, Response } from "./protocol/index.js";
+import { SERVICE_NAME, type NatsLinkStatus, type Response } from "./protocol/index.js";
 
 export const SERVICE_VERSION = "0.1.0";
 
@@ -76,6 +79,9 @@ export class StuiService {
     const nc = await connectNats(options.nats);
     try {
       await checkServer(nc, logger);
+      // Before anything is announced: two instances with one id would interleave one event source.
+      const twin = (await pingInstancesAtStart(nc)).find((i) => i.instance_id === options.instanceId);
+      if (twin !== undefined) throw new DuplicateInstanceError(options.instanceId, twin.service_id);
     } catch (error) {
       await nc.close();
       throw error;
@@ -143,5 +149,19 @@ export class StuiService {
       return unpublished;
     })();
     return this.stopping;
+  }
+}
+
+/** `pingInstances`, with a refused publish said as what the service user lacks. */
+async function pingInstancesAtStart(nc: NatsConnection): Promise<LiveInstance[]> {
+  try {
+    return await pingInstances(nc);
+  } catch (error) {
+    if (!(error instanceof Error && /Permissions Violation/i.test(error.message))) throw error;
+    throw new NatsPermissionError(
+      `$SRV.PING.${SERVICE_NAME}`,
+      "used at start to find a running instance with the same instance_id",
+      error,
+    );
   }
 }

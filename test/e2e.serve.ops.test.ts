@@ -225,6 +225,43 @@ describe("stui serve - operating it", () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 
+  it("stui serve - a second instance with the same instance_id, or on the same store directory, is refused in one line; stui instances lists the live ones", async () => {
+    nats = await startNatsServer();
+    const firstConfig = await configFor(nats.url, []);
+    const first = spawnStui(["serve", "--config", firstConfig]);
+    await listening(first);
+
+    const twin = spawnStui(["serve", "--config", await configFor(nats.url, [])]); // same instance_id "ops"
+    expect((await twin.exited).code).toBe(2);
+    noStack(`${twin.stdout()}${twin.stderr()}`);
+    expect(
+      logLines(twin)
+        .filter((l) => l.level >= 50)
+        .map((l) => l.msg),
+    ).toEqual([
+      expect.stringMatching(
+        /^instance_id ops is already used by a running stui on this NATS \(service \w+\): give each instance its own instance_id$/,
+      ),
+    ]);
+
+    const sameStore = spawnStui(["serve", "--config", firstConfig, "--instance-id", "other"]);
+    expect((await sameStore.exited).code).toBe(1);
+    noStack(`${sameStore.stdout()}${sameStore.stderr()}`);
+    expect(
+      logLines(sameStore)
+        .filter((l) => l.level >= 50)
+        .map((l) => l.msg),
+    ).toEqual([expect.stringMatching(new RegExp(`is in use by another stui \\(pid ${first.pid} on `))]);
+
+    const second = spawnStui(["serve", "--config", await configFor(nats.url, []), "--instance-id", "ops-2"]);
+    await listening(second);
+    const listed = spawnStui(["instances", "--json", "--nats-url", nats.url]);
+    expect((await listed.exited).code).toBe(0);
+    const instances = JSON.parse(listed.stdout()) as { instance_id: string; version: string; started: string }[];
+    expect(instances.map((i) => i.instance_id)).toEqual(["ops", "ops-2"]);
+    expect(instances.every((i) => i.version === "0.1.0" && !Number.isNaN(Date.parse(i.started)))).toBe(true);
+  });
+
   it("stui serve - at debug, every request is logged with its endpoint, outcome and time", async () => {
     nats = await startNatsServer();
     const child = spawnStui(["serve", "--config", await configFor(nats.url, [], ["log_level: debug"])]);

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileSessionStore, fileKey } from "../src/adapters/file-store/store.js";
 import { UNREVISIONED, type StoreLogger } from "../src/ports.js";
-import { RevisionConflictError } from "../src/errors.js";
+import { RevisionConflictError, StoreLockedError } from "../src/errors.js";
 import { DEFAULT_IMAGE_ADDRESS, DEFAULT_IMAGE_ID, type SessionStateData } from "../src/protocol/index.js";
 import { writerSession } from "./fixtures/store-writer.js";
 
@@ -185,6 +185,32 @@ describe("session store - change feed and context revisions", () => {
     expect((await reopened.load()).contexts.get("old")).toEqual({ imageId: "dev", revision: 0 });
     expect(await reopened.putContext("old", "staging", 0)).toBe(1);
     await reopened.close();
+  });
+});
+
+describe("session store - one process per directory", () => {
+  it("session store - a second store on a directory in use is refused by name; after close, or once its holder is gone, it opens", async () => {
+    const first = await FileSessionStore.open({ dir });
+    const refused = await FileSessionStore.open({ dir }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(StoreLockedError);
+    expect((refused as Error).message).toContain(`in use by another stui (pid ${process.pid} on ${os.hostname()}`);
+    await first.close();
+    const second = await FileSessionStore.open({ dir });
+    await second.close();
+
+    // The lock of a process that is gone is taken over.
+    const gone = spawn(process.execPath, ["-e", ""]);
+    await new Promise((resolve) => gone.once("exit", resolve));
+    const stale = { pid: gone.pid, host: os.hostname(), since: new Date().toISOString() };
+    await fs.writeFile(path.join(dir, ".lock"), JSON.stringify(stale));
+    const { logger, entries } = recordingLogger();
+    const third = await FileSessionStore.open({ dir, logger });
+    expect(entries.some((e) => e.msg.includes("taking over the lock"))).toBe(true);
+    await third.close();
+    await expect(fs.stat(path.join(dir, ".lock"))).rejects.toMatchObject({ code: "ENOENT" });
   });
 });
 

@@ -1,9 +1,9 @@
 /**
- * The client commands about images: `stui image connect | disconnect | retry`, `stui health`,
- * `stui stats`.
+ * The client commands about images and instances: `stui image connect | disconnect | retry`,
+ * `stui health`, `stui stats`, `stui instances`.
  */
 import type { ImageConnectionStatus } from "../protocol/index.js";
-import { dash, required, runClientCommand, show, str } from "./client-run.js";
+import { dash, EXIT, required, runClientCommand, show, str } from "./client-run.js";
 import { runGroup } from "./group.js";
 import { table } from "./table.js";
 
@@ -78,6 +78,9 @@ export const health = (argv: string[]): Promise<number> =>
             .filter(([, n]) => n > 0)
             .map(([k, n]) => `${n} ${k}`)
             .join(", ") || "none";
+        const store = r.store.writable
+          ? "store: writable"
+          : `store: NOT WRITABLE since ${r.store.degraded_since ?? "?"} (${r.store.reason ?? "unknown"}): writes are refused`;
         const nats =
           r.nats === null
             ? "nats: (service runs without NATS)"
@@ -93,6 +96,7 @@ export const health = (argv: string[]): Promise<number> =>
           `images: ${r.total_images} (${counts(r.by_status)})`,
           `health: ${counts(r.by_health)}`,
           nats,
+          store,
           "",
           table(["IMAGE", "STATUS", "HEALTH", "RTT ms"], rows),
         ].join("\n");
@@ -111,4 +115,30 @@ export const stats = (argv: string[]): Promise<number> =>
           `${r.image_id}: ${r.total_sessions} session(s): ${r.active_sessions} active, ` +
           `${r.orphaned_sessions} orphaned; last activity ${dash(r.last_activity)}`,
       ),
+  });
+
+export const instances = (argv: string[]): Promise<number> =>
+  runClientCommand(argv, {
+    usage:
+      "usage: stui instances [--json]\n\nThe live stui serve instances on this NATS: id, version, start, requests.",
+    run: async ({ client, json }) => {
+      const live = await client.instances();
+      if (json) {
+        console.log(JSON.stringify(live, null, 2));
+        return EXIT.done;
+      }
+      if (live.length === 0) {
+        console.log("no stui instance answers on this NATS");
+        return EXIT.done;
+      }
+      const rows = live.map((i) => [
+        i.instance_id,
+        i.version,
+        dash(i.started),
+        String(i.requests ?? "-"),
+        i.service_id,
+      ]);
+      console.log(table(["INSTANCE", "VERSION", "STARTED", "REQUESTS", "SERVICE ID"], rows));
+      return EXIT.done;
+    },
   });

@@ -43,6 +43,10 @@ const commands: Record<string, Command> = {
     summary: "an image's session figures: --image ID",
     load: client(imageCommands, "stats"),
   },
+  instances: {
+    summary: "the live stui serve instances on this NATS",
+    load: client(imageCommands, "instances"),
+  },
   sessions: {
     summary: "list stored sessions, of one image with --image",
     load: client(listing, "sessions"),

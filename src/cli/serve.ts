@@ -9,7 +9,15 @@ import { parseArgs } from "node:util";
 import { pino, type Logger as Pino } from "pino";
 import { FileSessionStore } from "../adapters/file-store/store.js";
 import { ServiceMetrics } from "../actors/metrics.js";
-import { ApiStartError, ConfigError, JetStreamMissingError, NatsConnectError } from "../errors.js";
+import {
+  ApiStartError,
+  ConfigError,
+  DuplicateInstanceError,
+  JetStreamMissingError,
+  NatsConnectError,
+  NatsPermissionError,
+  StoreLockedError,
+} from "../errors.js";
 import {
   apiOptionsOf,
   defaultInstanceId,
@@ -191,7 +199,9 @@ async function startService(
   try {
     store = await FileSessionStore.open({ dir: config.store.path, logger });
   } catch (error) {
-    logger.error({ err: error, store: config.store.path }, "cannot open the session store");
+    // A lock held by another stui says what to do; an I/O error needs its detail.
+    if (error instanceof StoreLockedError) logger.error({ store: config.store.path }, error.message);
+    else logger.error({ err: error, store: config.store.path }, "cannot open the session store");
     return 1;
   }
   try {
@@ -211,11 +221,11 @@ async function startService(
   } catch (error) {
     await store.close();
     // These say what to do in their message; a stack would only hide it.
-    if (error instanceof JetStreamMissingError) {
+    if (error instanceof JetStreamMissingError || error instanceof DuplicateInstanceError) {
       logger.error({}, error.message);
       return 2;
     }
-    if (error instanceof NatsConnectError || error instanceof ApiStartError) {
+    if (error instanceof NatsConnectError || error instanceof ApiStartError || error instanceof NatsPermissionError) {
       logger.error({}, error.message);
       return 1;
     }

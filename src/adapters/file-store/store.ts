@@ -31,6 +31,7 @@ import {
 import { eachInParallel, KeyedQueue } from "../../actors/concurrency.js";
 import { DIR_MODE, FILE_MODE, io, readIfExists, removeFile, syncDir, TEMP_FILE, writeAtomic } from "./io.js";
 import { PROBE_FILE, WriteGuard, type Prior, type WriteGuardOptions } from "./guard.js";
+import { lockDirectory } from "./lock.js";
 import { stderrLogger } from "../../logger.js";
 import {
   UNREVISIONED,
@@ -73,6 +74,7 @@ export class FileSessionStore implements SessionStore {
   private readonly guard: WriteGuard;
   private readonly watchers = new Set<(change: StoreChange) => void>();
   private closed = false;
+  private unlock: () => Promise<void> = () => Promise.resolve();
 
   private constructor(
     readonly dir: string,
@@ -84,7 +86,10 @@ export class FileSessionStore implements SessionStore {
     this.guard = new WriteGuard([this.sessionsDir, this.contextsDir], logger, options);
   }
 
-  /** Creates or tightens the directories and removes temp files of writes never acknowledged. */
+  /**
+   * Creates or tightens the directories, takes the directory's lock (`StoreLockedError` when
+   * another live process holds it) and removes temp files of writes never acknowledged.
+   */
   static async open(options: FileSessionStoreOptions): Promise<FileSessionStore> {
     const store = new FileSessionStore(path.resolve(options.dir), options.logger ?? stderrLogger, options);
     for (const dir of [store.dir, store.sessionsDir, store.contextsDir]) {
@@ -92,17 +97,29 @@ export class FileSessionStore implements SessionStore {
       // mkdir leaves an existing directory's mode alone (and applies the umask to a new one).
       await io("chmod", dir, () => fs.chmod(dir, DIR_MODE));
     }
-    for (const dir of [store.sessionsDir, store.contextsDir]) {
+    // Before the temp files are cleaned: they may be another live process's writes in flight.
+    store.unlock = await lockDirectory(store.dir, store.logger);
+    try {
+      await store.removeStaleFiles();
+    } catch (error) {
+      await store.unlock();
+      throw error;
+    }
+    return store;
+  }
+
+  /** Temp files of writes never acknowledged, and a probe left behind by a crash. */
+  private async removeStaleFiles(): Promise<void> {
+    for (const dir of [this.sessionsDir, this.contextsDir]) {
       const names = await io("readdir", dir, () => fs.readdir(dir));
       const stale = names.filter((name) => TEMP_FILE.test(name) || name === PROBE_FILE);
       for (const name of stale) {
         const file = path.join(dir, name);
-        store.logger.warn({ file }, "session store: removing the temp file of an unacknowledged write");
+        this.logger.warn({ file }, "session store: removing the temp file of an unacknowledged write");
         await io("unlink", file, () => fs.unlink(file));
       }
       if (stale.length > 0) await syncDir(dir);
     }
-    return store;
   }
 
   async load(): Promise<LoadResult> {
@@ -176,9 +193,11 @@ export class FileSessionStore implements SessionStore {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     await this.queue.idle();
     this.guard.close();
+    await this.unlock();
   }
 
   // Internals --------------------------------------------------------------------------------
