@@ -1,6 +1,6 @@
 /** Public entry point of the STUI session service package. */
-export * from "./protocol/index.js";
-export * from "./errors.js";
+// What a client needs (the protocol, the errors, the typed client): also `./client`, without zeromq.
+export * from "./client-entry.js";
 export {
   requestImage,
   startImageConnection,
@@ -22,16 +22,6 @@ export {
 } from "./machines/session-manager.js";
 export type { Logger } from "./logger.js";
 export { StuiService, SERVICE_VERSION, type ServiceOptions } from "./service.js";
-export {
-  ServiceUnavailableError,
-  StuiClient,
-  type ClientOptions,
-  type EventFeed,
-  type ReplayedEvent,
-  type ReplayOptions,
-  type RequestBody,
-} from "./client.js";
-export type { NatsOptions, NatsTlsOptions } from "./actors/nats-link.js";
 export {
   DEFAULT_STREAM,
   type EventPublisherOptions,

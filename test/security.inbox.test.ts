@@ -10,7 +10,6 @@
  * the subject, and exits 1 instead of claiming to listen; refused later (permissions reloaded), the
  * service logs that its API stopped, and why.
  */
-import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -19,31 +18,15 @@ import { afterEach, describe, expect, it } from "vitest";
 import { StuiClient } from "../src/client.js";
 import type { Response, StuiEvent } from "../src/protocol/index.js";
 import { cleanEnv, oneLine, runStui, type CliResult } from "./helpers/cli.js";
+import { documentedUser, natsConfigWithUsers, type DocumentedUser } from "./helpers/documented-users.js";
 import { startImageSim } from "./helpers/image-sim.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
-import { REPO_ROOT, spawnStui, stopAllProcesses, type ProcessHandle } from "./helpers/processes.js";
+import { spawnStui, stopAllProcesses, type ProcessHandle } from "./helpers/processes.js";
 import { startService, stopServices } from "./helpers/service.js";
 
-interface User {
-  readonly user: string;
-  readonly pass: string;
-  readonly block: string;
-}
+type User = DocumentedUser;
 
-/** The ```conf block of docs/security.md whose first line is `# stui: <label>`, with a fresh password. */
-async function documented(label: string): Promise<User> {
-  const markdown = await readFile(path.join(REPO_ROOT, "docs", "security.md"), "utf8");
-  const blocks = [...markdown.matchAll(/^```conf\n([\s\S]*?)^```$/gm)]
-    .map((m) => m[1] ?? "")
-    .filter((body) => body.split("\n", 1)[0]?.trim() === `# stui: ${label}`);
-  if (blocks.length !== 1)
-    throw new Error(`docs/security.md: expected one block "# stui: ${label}", found ${blocks.length}`);
-  const block = blocks[0] ?? "";
-  const user = /^\s*user:\s*"([^"]+)"/m.exec(block)?.[1];
-  if (user === undefined) throw new Error(`docs/security.md, ${label}: no user`);
-  const pass = randomBytes(12).toString("hex");
-  return { user, pass, block: block.replace(/^(\s*password:\s*)"[^"]*"/m, `$1"${pass}"`) };
-}
+const documented = documentedUser;
 
 /** A block with every line matching `drop` left out, under another user name. */
 function without(base: User, user: string, drop: RegExp): User {
@@ -76,19 +59,7 @@ afterEach(async () => {
 /** A nats-server whose users are `users`, JetStream in the test's directory. */
 async function natsWith(users: readonly User[]): Promise<NatsServerHandle> {
   dir = await mkdtemp(path.join(tmpdir(), "stui-inbox-"));
-  const config = path.join(dir, "nats.conf");
-  await writeFile(
-    config,
-    [
-      `jetstream { store_dir: "${path.join(dir, "jetstream")}" }`,
-      "authorization {",
-      "  users = [",
-      ...users.map((u) => u.block),
-      "  ]",
-      "}",
-      "",
-    ].join("\n"),
-  );
+  const config = await natsConfigWithUsers(dir, users);
   nats = await startNatsServer({ jetstream: false, extraArgs: ["-c", config] });
   return nats;
 }

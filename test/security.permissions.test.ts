@@ -7,8 +7,7 @@
  * command and every request type is answered; the subscriber's is read-only when its publishes on
  * `stui.api.*` and `stui.events.*` are refused by the server and land nowhere.
  */
-import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -16,9 +15,15 @@ import { PermissionViolationError, type NatsConnection } from "@nats-io/transpor
 import { afterEach, describe, expect, it } from "vitest";
 import { StuiClient } from "../src/client.js";
 import type { Response, StuiEvent } from "../src/protocol/index.js";
+import {
+  documentedBlock,
+  documentedUser,
+  natsConfigWithUsers,
+  type DocumentedUser,
+} from "./helpers/documented-users.js";
 import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
-import { REPO_ROOT, spawnStui, stopAllProcesses, type ProcessHandle } from "./helpers/processes.js";
+import { spawnStui, stopAllProcesses, type ProcessHandle } from "./helpers/processes.js";
 
 const ROLES = {
   service: "service user",
@@ -27,49 +32,12 @@ const ROLES = {
 } as const;
 type Role = keyof typeof ROLES;
 
-interface Credentials {
-  readonly user: string;
-  readonly pass: string;
-}
-
-/** One documented block, with a fresh password in place of the placeholder. */
-interface DocumentedUser extends Credentials {
-  readonly block: string;
-}
-
-/**
- * The block under the fence "```conf" whose first line is `# stui: <label>`; throws when the doc has
- * none (or two), or when the block names no user or password: editing the doc cannot silently pass.
- */
-function documentedBlock(markdown: string, label: string): { block: string; user: string } {
-  const fence = /^```conf\n([\s\S]*?)^```$/gm;
-  const blocks = [...markdown.matchAll(fence)]
-    .map((m) => m[1] ?? "")
-    .filter((body) => body.split("\n", 1)[0]?.trim() === `# stui: ${label}`);
-  if (blocks.length !== 1) {
-    throw new Error(
-      `docs/security.md: expected one \`\`\`conf block starting with "# stui: ${label}", found ${blocks.length}`,
-    );
-  }
-  const block = blocks[0] ?? "";
-  const user = /^\s*user:\s*"([^"]+)"/m.exec(block)?.[1];
-  if (user === undefined) throw new Error(`docs/security.md, ${label}: no \`user: "…"\` line`);
-  if ((block.match(/^\s*password:\s*"[^"]*"/gm) ?? []).length !== 1) {
-    throw new Error(`docs/security.md, ${label}: expected one \`password: "…"\` line`);
-  }
-  if (!/^\s*permissions:\s*\{/m.test(block)) throw new Error(`docs/security.md, ${label}: no permissions`);
-  return { block, user };
-}
-
 async function documentedUsers(): Promise<Record<Role, DocumentedUser>> {
-  const markdown = await readFile(path.join(REPO_ROOT, "docs", "security.md"), "utf8");
-  const entry = (role: Role): DocumentedUser => {
-    const { block, user } = documentedBlock(markdown, ROLES[role]);
-    // Hex: safe in a nats-server config string and in a URL's userinfo.
-    const pass = randomBytes(12).toString("hex");
-    return { user, pass, block: block.replace(/^(\s*password:\s*)"[^"]*"/m, `$1"${pass}"`) };
+  return {
+    service: await documentedUser(ROLES.service),
+    api: await documentedUser(ROLES.api),
+    events: await documentedUser(ROLES.events),
   };
-  return { service: entry("service"), api: entry("api"), events: entry("events") };
 }
 
 // --- the running system: a nats-server under the documented users, two sims, `stui serve` -------
@@ -110,19 +78,7 @@ function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 async function startStack(): Promise<Stack> {
   const users = await documentedUsers();
   dir = await mkdtemp(path.join(tmpdir(), "stui-perms-"));
-  const natsConfig = path.join(dir, "nats.conf");
-  await writeFile(
-    natsConfig,
-    [
-      `jetstream { store_dir: "${path.join(dir, "jetstream")}" }`,
-      "authorization {",
-      "  users = [",
-      ...Object.values(users).map((u) => u.block),
-      "  ]",
-      "}",
-      "",
-    ].join("\n"),
-  );
+  const natsConfig = await natsConfigWithUsers(dir, Object.values(users));
   nats = await startNatsServer({ jetstream: false, extraArgs: ["-c", natsConfig] });
   const sims = [await startImageSim({ name: "Alpha" }), await startImageSim({ name: "Beta" })];
   const config = path.join(dir, "stui.yaml");
