@@ -126,6 +126,11 @@ export class Bucket {
     this.prefix = `$KV.${name}.`;
   }
 
+  /** How long an operation keeps trying while JetStream does not answer. */
+  get unavailableAfterMs(): number {
+    return this.options.unavailableAfterMs;
+  }
+
   /** Creates the stream, or takes the existing one (written by another instance or `nats kv add`). */
   async ensure(replicas: number): Promise<void> {
     try {

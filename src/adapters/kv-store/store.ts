@@ -97,7 +97,9 @@ export class KvSessionStore implements SessionStore {
         const startAfter = await bucket.lastSequence();
         const onMessage =
           bucket === sessions ? (m: JsMsg) => store.sessionMessage(m) : (m: JsMsg) => store.contextMessage(m);
-        store.feeds.push(await BucketFeed.start(js, bucket.stream, startAfter, onMessage, logger));
+        store.feeds.push(
+          await BucketFeed.start(js, bucket.stream, startAfter, onMessage, logger, timing.unavailableAfterMs),
+        );
       }
     } catch (error) {
       await Promise.all(store.feeds.map((feed) => feed.stop()));
