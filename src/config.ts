@@ -49,9 +49,20 @@ export const ServeConfig = z
       .strict()
       .default({ url: DEFAULT_NATS_URL }),
     store: z
-      .object({ path: z.string().min(1).default("./stui-data") })
+      .object({
+        /** `file`: the embedded store in `path` (one instance); `kv`: JetStream KV buckets on the NATS. */
+        kind: z.enum(["file", "kv"]).default("file"),
+        path: z.string().min(1).default("./stui-data"),
+        /** Replicas of the KV buckets when stui creates them (3 on a 3-node cluster). @default 1 */
+        replicas: z.number().int().min(1).max(5).default(1),
+        /** The KV buckets are `<bucket_prefix>_sessions` and `<bucket_prefix>_contexts`. @default "stui" */
+        bucket_prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only")
+          .default("stui"),
+      })
       .strict()
-      .default({ path: "./stui-data" }),
+      .default({ kind: "file", path: "./stui-data", replicas: 1, bucket_prefix: "stui" }),
     images: z
       .array(z.object({ id: ImageId, address: ZmqEndpoint, name: z.string().nullable().default(null) }).strict())
       .default([])

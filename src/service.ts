@@ -29,7 +29,8 @@ export interface ServiceOptions {
   /** Names this instance in events (`/stui/<id>`, `instance.<id>.started`); a subject token. */
   readonly instanceId: string;
   readonly nats: NatsOptions;
-  readonly store: SessionStore;
+  /** The session store, or how to open it on the service's own NATS connection (the KV store). */
+  readonly store: SessionStore | ((nc: NatsConnection) => Promise<SessionStore>);
   readonly images: readonly ImageConfig[];
   readonly policy?: Partial<ManagerPolicy>;
   readonly events?: Omit<EventPublisherOptions, "instanceId">;
@@ -95,10 +96,12 @@ export class StuiService {
       dropped_events: publisher?.counts.dropped ?? 0,
     });
     let manager: SessionManager | null = null;
+    let store: SessionStore | null = null;
     try {
       publisher = await EventPublisher.start(link, { ...options.events, instanceId: options.instanceId }, logger);
+      store = typeof options.store === "function" ? await options.store(nc) : options.store;
       manager = await SessionManager.start({
-        store: options.store,
+        store,
         images: options.images,
         ...(options.policy === undefined ? {} : { policy: options.policy }),
         logger,
@@ -125,6 +128,8 @@ export class StuiService {
       return new StuiService(manager, link, publisher, api, detach, logger);
     } catch (error) {
       await manager?.stop();
+      // A store the service opened itself is closed by it (the manager closes it once started).
+      if (manager === null && typeof options.store === "function") await store?.close();
       await publisher?.close(0);
       await nc.close();
       throw error;

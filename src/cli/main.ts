@@ -47,6 +47,10 @@ const commands: Record<string, Command> = {
     summary: "the live stui serve instances on this NATS",
     load: client(imageCommands, "instances"),
   },
+  store: {
+    summary: "migrate --from DIR: copy a file store into JetStream KV (store.kind: kv)",
+    load: client(() => import("./store-command.js"), "store"),
+  },
   sessions: {
     summary: "list stored sessions, of one image with --image",
     load: client(listing, "sessions"),

@@ -8,6 +8,7 @@ import type { Server } from "node:http";
 import { parseArgs } from "node:util";
 import { pino, type Logger as Pino } from "pino";
 import { FileSessionStore } from "../adapters/file-store/store.js";
+import { KvSessionStore } from "../adapters/kv-store/store.js";
 import { ServiceMetrics } from "../actors/metrics.js";
 import {
   ApiStartError,
@@ -148,7 +149,10 @@ async function serve(config: ServeConfig, warnings: readonly string[] = []): Pro
     nats: natsOptionsOf(config).servers,
     api: "stui.api.*",
     events: "stui.events.>",
-    store: config.store.path,
+    store:
+      config.store.kind === "file"
+        ? config.store.path
+        : `JetStream KV ${config.store.bucket_prefix}_sessions, ${config.store.bucket_prefix}_contexts (R${config.store.replicas})`,
     metrics: metricsServer === null ? null : `http://127.0.0.1:${metricsServer.port}/metrics`,
   };
   log.info(listening, "stui serve: listening");
@@ -195,20 +199,25 @@ async function startService(
   logger: Logger,
   metrics: ServiceMetrics,
 ): Promise<StuiService | number> {
-  let store: FileSessionStore;
-  try {
-    store = await FileSessionStore.open({ dir: config.store.path, logger });
-  } catch (error) {
-    // A lock held by another stui says what to do; an I/O error needs its detail.
-    if (error instanceof StoreLockedError) logger.error({ store: config.store.path }, error.message);
-    else logger.error({ err: error, store: config.store.path }, "cannot open the session store");
-    return 1;
+  // The file store is opened here (a lock held by another stui is refused before NATS is
+  // reached); the KV store on the service's own NATS connection, once that is up.
+  let store: FileSessionStore | null = null;
+  if (config.store.kind === "file") {
+    try {
+      store = await FileSessionStore.open({ dir: config.store.path, logger });
+    } catch (error) {
+      // A lock held by another stui says what to do; an I/O error needs its detail.
+      if (error instanceof StoreLockedError) logger.error({ store: config.store.path }, error.message);
+      else logger.error({ err: error, store: config.store.path }, "cannot open the session store");
+      return 1;
+    }
   }
+  const { replicas, bucket_prefix: bucketPrefix } = config.store;
   try {
     return await StuiService.start({
       instanceId,
       nats: natsOptionsOf(config),
-      store,
+      store: store ?? ((nc) => KvSessionStore.open({ nc, replicas, bucketPrefix, logger })),
       images: imagesOf(config),
       policy: managerPolicyOf(config),
       events: eventOptionsOf(config),
@@ -219,7 +228,7 @@ async function startService(
       ...apiOptionsOf(config),
     });
   } catch (error) {
-    await store.close();
+    await store?.close();
     // These say what to do in their message; a stack would only hide it.
     if (error instanceof JetStreamMissingError || error instanceof DuplicateInstanceError) {
       logger.error({}, error.message);
