@@ -103,3 +103,38 @@ export type StoreLogger = Pick<Logger, "error" | "warn" | "info">;
 export interface RequestHandler {
   handle<K extends RequestType>(request: RequestOf<K>): Promise<ResponseTo<K>>;
 }
+
+/**
+ * An image's lease: which instance owns (connects) the image, until when. Its revision is the
+ * fencing token: every write the owner makes for the image names it, and a newer revision means
+ * someone else has taken over.
+ */
+export interface Lease {
+  readonly imageId: string;
+  /** The owning instance's `instance_id`. */
+  readonly owner: string;
+  /** Wall-clock milliseconds at which it lapses unless renewed: what others go by. */
+  readonly expiresAt: number;
+  readonly ttlMs: number;
+  readonly revision: number;
+}
+
+/**
+ * Where leases live (a JetStream KV bucket, read from the stream leader). Per-key TTL is never
+ * relied on (nats-server 2.9.10 ignores it): expiry is `expiresAt`, judged by whoever reads it.
+ */
+export interface LeaseStore {
+  /** The image's lease as stored; `null`: none (never taken, or released). */
+  get(imageId: string): Promise<Lease | null>;
+  /**
+   * Takes, takes over or renews the image's lease for `owner` for `ttlMs`, by compare-and-set on
+   * `expectedRevision` (`UNREVISIONED`: none stored). Rejects with `RevisionConflictError` when the
+   * stored lease changed meanwhile, and `StoreUnavailableError` when the store does not answer.
+   */
+  put(imageId: string, owner: string, ttlMs: number, expectedRevision: number): Promise<Lease>;
+  /** Gives the lease up (compare-and-set on its revision), so that another instance takes it at once. */
+  release(lease: Lease): Promise<void>;
+  /** Every stored lease, by image id. */
+  list(): Promise<Lease[]>;
+  close(): Promise<void>;
+}
