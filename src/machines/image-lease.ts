@@ -1,0 +1,234 @@
+/**
+ * One image's lease, as the instance that wants to own the image sees it: a pure state machine;
+ * the lease store comes in as the named actors `read`, `write` and `release` (I/O), time as the
+ * actor's clock (delays) plus the injected `now` (wall clock, to judge another's `expiresAt`) and
+ * `monotonic` (to judge its own lease).
+ *
+ * - `Reading`: the stored lease. None, lapsed, or its own: `Taking`; another's that still runs:
+ *   `Standby` until it lapses (or a third of the TTL, in case it is released early).
+ * - `Taking`: a compare-and-set on the revision read. Won: `Owning`; lost the race: `Reading`.
+ * - `Owning`: renewed every third of the TTL (each a compare-and-set on the held revision). The
+ *   owner trusts only its own monotonic clock: the lease is valid until `ttl - margin` after the
+ *   renewal that last succeeded was *sent*. Past that deadline, whatever the store says or
+ *   whether the renewal is still in flight (a process paused past its TTL wakes up here), the
+ *   lease is `Lost`; a renewal refused because the revision moved (taken over) loses it at once.
+ *   `owned` and `lost` are emitted: the manager connects the image, and stops sending to it.
+ * - `Released` (final) on `RELEASE`: the lease is given up, so another instance takes it at once.
+ *
+ * The revision of the held lease is the fencing token every owner-side write carries.
+ */
+import { assign, emit, fromPromise, setup } from "xstate";
+import type { Lease } from "../ports.js";
+
+export interface LeaseInput {
+  readonly imageId: string;
+  /** This instance's `instance_id`. */
+  readonly owner: string;
+  /** @default 15000 (longer than the 5–7 s a JetStream stream leader failover takes) */
+  readonly ttlMs?: number;
+  /** How long before the TTL the owner stops trusting its lease. @default a tenth of the TTL */
+  readonly marginMs?: number;
+  /** Wait after a store error or a lost lease before trying again. @default 1000 */
+  readonly retryMs?: number;
+  /** Wall-clock milliseconds. @default Date.now */
+  readonly now?: () => number;
+  /** Monotonic milliseconds: the actor clock's, in tests. @default performance.now */
+  readonly monotonic?: () => number;
+}
+
+export interface LeaseContext {
+  readonly imageId: string;
+  readonly owner: string;
+  readonly ttlMs: number;
+  readonly marginMs: number;
+  readonly retryMs: number;
+  /** The lease held, or the one last read. */
+  readonly lease: Lease | null;
+  /** When the write that produced the held lease was sent (monotonic ms); `null`: none held. */
+  readonly validFrom: number | null;
+  /** When the write in flight was sent. */
+  readonly sentAt: number;
+  /** Why the lease was last lost. */
+  readonly lostReason: string;
+  readonly env: { readonly now: () => number; readonly monotonic: () => number };
+}
+
+export type LeaseEvent = { readonly type: "RELEASE" };
+
+export type LeaseEmitted =
+  | { readonly type: "owned"; readonly lease: Lease; readonly takenOverFrom: string | null }
+  | { readonly type: "lost"; readonly imageId: string; readonly reason: string }
+  | { readonly type: "released"; readonly imageId: string };
+
+export interface WriteInput {
+  readonly imageId: string;
+  readonly owner: string;
+  readonly ttlMs: number;
+  readonly expectedRevision: number;
+}
+
+/** Whether the held lease may still be trusted at monotonic time `at` (for a synchronous fence check). */
+export function leaseValid(context: LeaseContext, at: number): boolean {
+  return context.validFrom !== null && at < context.validFrom + context.ttlMs - context.marginMs;
+}
+
+/** A write refused because the stored revision moved: another instance holds or took the lease. */
+const isConflict = (error: unknown): boolean => error instanceof Error && error.name === "RevisionConflictError";
+
+export const imageLeaseMachine = setup({
+  types: {
+    input: {} as LeaseInput,
+    context: {} as LeaseContext,
+    events: {} as LeaseEvent,
+    emitted: {} as LeaseEmitted,
+  },
+  actors: {
+    read: fromPromise<Lease | null, { imageId: string }>(() => Promise.reject(new Error("no lease store"))),
+    write: fromPromise<Lease, WriteInput>(() => Promise.reject(new Error("no lease store"))),
+    release: fromPromise<void, Lease>(() => Promise.reject(new Error("no lease store"))),
+  },
+  delays: {
+    retry: ({ context }) => context.retryMs,
+    renewal: ({ context }) => context.ttlMs / 3,
+    /** Until the held lease can no longer be trusted. */
+    validity: ({ context }) =>
+      Math.max(0, (context.validFrom ?? 0) + context.ttlMs - context.marginMs - context.env.monotonic()),
+    /** Until another's lease lapses, at most a third of the TTL (it may be released early). */
+    standby: ({ context }) =>
+      Math.min(context.ttlMs / 3, Math.max(0, (context.lease?.expiresAt ?? 0) - context.env.now())),
+  },
+  guards: {
+    free: ({ context }, lease: Lease | null) =>
+      lease === null || lease.owner === context.owner || lease.expiresAt <= context.env.now(),
+  },
+}).createMachine({
+  id: "lease",
+  context: ({ input }) => {
+    const ttlMs = input.ttlMs ?? 15_000;
+    return {
+      imageId: input.imageId,
+      owner: input.owner,
+      ttlMs,
+      marginMs: input.marginMs ?? ttlMs / 10,
+      retryMs: input.retryMs ?? 1000,
+      lease: null,
+      validFrom: null,
+      sentAt: 0,
+      lostReason: "",
+      env: { now: input.now ?? Date.now, monotonic: input.monotonic ?? (() => performance.now()) },
+    };
+  },
+  initial: "Reading",
+  on: { RELEASE: ".Released" },
+  states: {
+    Reading: {
+      invoke: {
+        src: "read",
+        input: ({ context }) => ({ imageId: context.imageId }),
+        onDone: [
+          {
+            guard: { type: "free", params: ({ event }) => event.output },
+            target: "Taking",
+            actions: assign({ lease: ({ event }) => event.output }),
+          },
+          { target: "Standby", actions: assign({ lease: ({ event }) => event.output }) },
+        ],
+        onError: "Waiting",
+      },
+    },
+    Waiting: { after: { retry: "Reading" } },
+    Standby: { after: { standby: "Reading" } },
+    Taking: {
+      entry: assign({ sentAt: ({ context }) => context.env.monotonic() }),
+      invoke: {
+        src: "write",
+        input: ({ context }) => ({
+          imageId: context.imageId,
+          owner: context.owner,
+          ttlMs: context.ttlMs,
+          expectedRevision: context.lease?.revision ?? 0,
+        }),
+        onDone: {
+          target: "Owning",
+          actions: [
+            emit(({ context, event }) => ({
+              type: "owned" as const,
+              lease: event.output,
+              takenOverFrom:
+                context.lease !== null && context.lease.owner !== context.owner ? context.lease.owner : null,
+            })),
+            assign({ lease: ({ event }) => event.output, validFrom: ({ context }) => context.sentAt }),
+          ],
+        },
+        onError: [{ guard: ({ event }) => isConflict(event.error), target: "Reading" }, { target: "Waiting" }],
+      },
+    },
+    Owning: {
+      initial: "Held",
+      // Not reset by a failed renewal: only a renewal that succeeds re-enters `Owning`.
+      after: {
+        validity: {
+          target: "Lost",
+          actions: assign({
+            validFrom: null,
+            lostReason: ({ context }) => `not renewed within ${context.ttlMs - context.marginMs} ms`,
+          }),
+        },
+      },
+      states: {
+        Held: { after: { renewal: "Renewing" } },
+        Retrying: { after: { retry: "Renewing" } },
+        Renewing: {
+          entry: assign({ sentAt: ({ context }) => context.env.monotonic() }),
+          invoke: {
+            src: "write",
+            input: ({ context }) => ({
+              imageId: context.imageId,
+              owner: context.owner,
+              ttlMs: context.ttlMs,
+              expectedRevision: context.lease?.revision ?? 0,
+            }),
+            onDone: {
+              target: "#lease.Owning",
+              reenter: true,
+              actions: assign({ lease: ({ event }) => event.output, validFrom: ({ context }) => context.sentAt }),
+            },
+            onError: [
+              {
+                guard: ({ event }) => isConflict(event.error),
+                target: "#lease.Lost",
+                actions: assign({ validFrom: null, lostReason: "taken over by another instance" }),
+              },
+              { target: "Retrying" },
+            ],
+          },
+        },
+      },
+      on: { RELEASE: "Releasing" },
+    },
+    Lost: {
+      entry: emit(({ context }) => ({
+        type: "lost" as const,
+        imageId: context.imageId,
+        reason: context.lostReason,
+      })),
+      after: { retry: "Reading" },
+    },
+    Releasing: {
+      entry: assign({ validFrom: null }),
+      invoke: {
+        src: "release",
+        input: ({ context }) => {
+          if (context.lease === null) throw new Error("no lease to release");
+          return context.lease;
+        },
+        onDone: "Released",
+        onError: "Released",
+      },
+    },
+    Released: {
+      type: "final",
+      entry: emit(({ context }) => ({ type: "released" as const, imageId: context.imageId })),
+    },
+  },
+});
