@@ -7,6 +7,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => void | Promise<void>
   image: () => import("./image.js"),
   sessions: () => import("./sessions.js"),
   nats: () => import("./nats.js"),
+  store: () => import("./store.js"),
 };
 
 const wanted = process.argv.slice(2);
