@@ -117,11 +117,23 @@ export const ServeConfig = z
       })
       .strict()
       .default(() => ({ reply_prefixes: [...DEFAULT_REPLY_PREFIXES] })),
+    /** Shared ownership of the images by several instances (needs `store.kind: kv`). */
+    cluster: z
+      .object({
+        /** How long an image's lease runs unless renewed (renewed every third of it). @default 15000 */
+        lease_ttl_ms: z.number().int().min(1000).default(15_000),
+      })
+      .strict()
+      .optional(),
     log_level: z.enum(LOG_LEVELS).default("info"),
     /** Prometheus metrics on 127.0.0.1:<port>/metrics; `null`: none. @default null */
     metrics_port: z.number().int().min(0).max(65535).nullable().default(null),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.cluster === undefined || c.store.kind === "kv", {
+    path: ["cluster"],
+    message: "shared ownership needs the sessions where every instance sees them: set store.kind: kv",
+  });
 export type ServeConfig = z.output<typeof ServeConfig>;
 
 /** Flags given on the command line (already parsed). */

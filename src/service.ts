@@ -18,7 +18,7 @@ import {
   type NatsOptions,
 } from "./actors/nats-link.js";
 import { SessionManager } from "./actors/session-manager.js";
-import type { SessionStore } from "./ports.js";
+import type { LeaseStore, SessionStore } from "./ports.js";
 import { stderrLogger, type Logger } from "./logger.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
 import { SERVICE_NAME, type NatsLinkStatus, type Response } from "./protocol/index.js";
@@ -40,6 +40,11 @@ export interface ServiceOptions {
   readonly logger?: Logger;
   /** Told of every API answer sent (for metrics). */
   readonly onAnswer?: (endpoint: string, response: Response, seconds: number) => void;
+  /**
+   * Shared ownership of the images: the lease store, opened on the service's NATS connection, and
+   * the lease TTL. Absent: this instance connects every configured image.
+   */
+  readonly leases?: { readonly ttlMs: number; readonly open: (nc: NatsConnection) => Promise<LeaseStore> };
   /** Reply subject prefixes the API answers to. @default ["_INBOX."] */
   readonly replyPrefixes?: readonly string[];
   /** Told of every request refused for its reply subject (for metrics). */
@@ -100,8 +105,12 @@ export class StuiService {
     try {
       publisher = await EventPublisher.start(link, { ...options.events, instanceId: options.instanceId }, logger);
       store = typeof options.store === "function" ? await options.store(nc) : options.store;
+      const leaseStore = options.leases === undefined ? null : await options.leases.open(nc);
       manager = await SessionManager.start({
         store,
+        ...(leaseStore === null || options.leases === undefined
+          ? {}
+          : { leases: { store: leaseStore, owner: options.instanceId, ttlMs: options.leases.ttlMs } }),
         images: options.images,
         ...(options.policy === undefined ? {} : { policy: options.policy }),
         logger,

@@ -6,6 +6,7 @@
 import { createActor, type ActorOptions } from "xstate";
 import { liveImageConnectionMachine } from "./image-connection.js";
 import { KeyedQueue } from "./concurrency.js";
+import { ImageLeases, type LeaseOptions } from "./image-leases.js";
 import { imageStatuses, orphanSessions, restoreSessions, stateOf, sweepOrphans } from "./session-ops.js";
 import { handlers, type HandlerContext } from "./session-requests.js";
 import type { RequestHandler, SessionStore, StoreProblem } from "../ports.js";
@@ -45,6 +46,11 @@ export interface SessionManagerOptions {
   readonly natsStatus?: () => NatsLinkStatus | null;
   /** Wall-clock milliseconds. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Shared ownership: connect only the images whose lease this instance holds (see
+   * image-leases.ts). Absent: every configured image is connected here.
+   */
+  readonly leases?: LeaseOptions;
   /** Passed to the actor: a simulated clock, or the inspector's observer. */
   readonly actorOptions?: Pick<ActorOptions<typeof liveSessionManagerMachine>, "clock" | "inspect">;
 }
@@ -57,6 +63,7 @@ export class SessionManager implements RequestHandler {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly retries = new Set<NodeJS.Timeout>();
   private unwatch: () => void = () => undefined;
+  private leases: ImageLeases | null = null;
   private stopping = false;
 
   private constructor(
@@ -82,7 +89,8 @@ export class SessionManager implements RequestHandler {
     const actor = createActor(liveSessionManagerMachine, {
       ...options.actorOptions,
       input: {
-        images: options.images,
+        // With leases, an image is added once its lease is held.
+        images: options.leases === undefined ? options.images : [],
         sessions: loaded.records,
         contexts: loaded.contexts,
         policy: options.policy ?? {},
@@ -103,6 +111,7 @@ export class SessionManager implements RequestHandler {
     actor.start();
     // The registry is a view of the store: every durable change reaches it through the feed.
     manager.unwatch = options.store.watch((change) => actor.send({ type: "STORE.CHANGED", change }));
+    if (options.leases !== undefined) manager.leases = ImageLeases.start(options.images, options.leases, actor, logger);
     const configured = new Set(options.images.map((i) => i.id));
     const unknown = new Set(loaded.records.map((r) => r.session.image_id).filter((id) => !configured.has(id)));
     // In the background: a large store must not hold up the start.
@@ -142,6 +151,8 @@ export class SessionManager implements RequestHandler {
     for (const entry of stateOf(this.ctx).images.values()) {
       if (entry.crash === null) entry.ref.send({ type: "DISCONNECT" });
     }
+    // Only then handed over: another instance connects at once, and never while this one does.
+    await this.leases?.release();
     this.unwatch();
     this.actor.stop();
     await this.store.close();

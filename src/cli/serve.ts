@@ -8,6 +8,7 @@ import type { Server } from "node:http";
 import { parseArgs } from "node:util";
 import { pino, type Logger as Pino } from "pino";
 import { FileSessionStore } from "../adapters/file-store/store.js";
+import { KvLeaseStore } from "../adapters/kv-store/leases.js";
 import { KvSessionStore } from "../adapters/kv-store/store.js";
 import { ServiceMetrics } from "../actors/metrics.js";
 import {
@@ -218,6 +219,14 @@ async function startService(
       instanceId,
       nats: natsOptionsOf(config),
       store: store ?? ((nc) => KvSessionStore.open({ nc, replicas, bucketPrefix, logger })),
+      ...(config.cluster === undefined
+        ? {}
+        : {
+            leases: {
+              ttlMs: config.cluster.lease_ttl_ms,
+              open: (nc) => KvLeaseStore.open({ nc, replicas, bucketPrefix, logger }),
+            },
+          }),
       images: imagesOf(config),
       policy: managerPolicyOf(config),
       events: eventOptionsOf(config),

@@ -5,7 +5,7 @@
  * `monotonic` (to judge its own lease).
  *
  * - `Reading`: the stored lease. None, lapsed, or its own: `Taking`; another's that still runs:
- *   `Standby` until it lapses (or a third of the TTL, in case it is released early).
+ *   `Standby` until it lapses (read again every `standbyPollMs`, in case it is released early).
  * - `Taking`: a compare-and-set on the revision read. Won: `Owning`; lost the race: `Reading`.
  * - `Owning`: renewed every third of the TTL (each a compare-and-set on the held revision). The
  *   owner trusts only its own monotonic clock: the lease is valid until `ttl - margin` after the
@@ -30,6 +30,11 @@ export interface LeaseInput {
   readonly marginMs?: number;
   /** Wait after a store error or a lost lease before trying again. @default 1000 */
   readonly retryMs?: number;
+  /**
+   * How often another's lease is read again while waiting for it (a released one is taken this
+   * soon). @default the smaller of a third of the TTL and 1000
+   */
+  readonly standbyPollMs?: number;
   /** Wall-clock milliseconds. @default Date.now */
   readonly now?: () => number;
   /** Monotonic milliseconds: the actor clock's, in tests. @default performance.now */
@@ -42,6 +47,7 @@ export interface LeaseContext {
   readonly ttlMs: number;
   readonly marginMs: number;
   readonly retryMs: number;
+  readonly standbyPollMs: number;
   /** The lease held, or the one last read. */
   readonly lease: Lease | null;
   /** When the write that produced the held lease was sent (monotonic ms); `null`: none held. */
@@ -93,9 +99,9 @@ export const imageLeaseMachine = setup({
     /** Until the held lease can no longer be trusted. */
     validity: ({ context }) =>
       Math.max(0, (context.validFrom ?? 0) + context.ttlMs - context.marginMs - context.env.monotonic()),
-    /** Until another's lease lapses, at most a third of the TTL (it may be released early). */
+    /** Until another's lease lapses, at most `standbyPollMs` (it may be released early). */
     standby: ({ context }) =>
-      Math.min(context.ttlMs / 3, Math.max(0, (context.lease?.expiresAt ?? 0) - context.env.now())),
+      Math.min(context.standbyPollMs, Math.max(0, (context.lease?.expiresAt ?? 0) - context.env.now())),
   },
   guards: {
     free: ({ context }, lease: Lease | null) =>
@@ -111,6 +117,7 @@ export const imageLeaseMachine = setup({
       ttlMs,
       marginMs: input.marginMs ?? ttlMs / 10,
       retryMs: input.retryMs ?? 1000,
+      standbyPollMs: input.standbyPollMs ?? Math.min(ttlMs / 3, 1000),
       lease: null,
       validFrom: null,
       sentAt: 0,
