@@ -78,6 +78,14 @@ export function leaseValid(context: LeaseContext, at: number): boolean {
   return context.validFrom !== null && at < context.validFrom + context.ttlMs - context.marginMs;
 }
 
+/** A take-over or renewal: for this owner, over the revision of the lease read or held. */
+const writeInput = ({ context }: { context: LeaseContext }): WriteInput => ({
+  imageId: context.imageId,
+  owner: context.owner,
+  ttlMs: context.ttlMs,
+  expectedRevision: context.lease?.revision ?? 0,
+});
+
 /** A write refused because the stored revision moved: another instance holds or took the lease. */
 const isConflict = (error: unknown): boolean => error instanceof Error && error.name === "RevisionConflictError";
 
@@ -149,12 +157,7 @@ export const imageLeaseMachine = setup({
       entry: assign({ sentAt: ({ context }) => context.env.monotonic() }),
       invoke: {
         src: "write",
-        input: ({ context }) => ({
-          imageId: context.imageId,
-          owner: context.owner,
-          ttlMs: context.ttlMs,
-          expectedRevision: context.lease?.revision ?? 0,
-        }),
+        input: writeInput,
         onDone: {
           target: "Owning",
           actions: [
@@ -189,12 +192,7 @@ export const imageLeaseMachine = setup({
           entry: assign({ sentAt: ({ context }) => context.env.monotonic() }),
           invoke: {
             src: "write",
-            input: ({ context }) => ({
-              imageId: context.imageId,
-              owner: context.owner,
-              ttlMs: context.ttlMs,
-              expectedRevision: context.lease?.revision ?? 0,
-            }),
+            input: writeInput,
             onDone: {
               target: "#lease.Owning",
               reenter: true,

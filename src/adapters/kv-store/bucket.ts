@@ -34,7 +34,7 @@ import {
 } from "@nats-io/jetstream";
 import { headers, nuid, NoRespondersError, RequestError, TimeoutError } from "@nats-io/nats-core";
 import { UNREVISIONED } from "../../ports.js";
-import { RevisionConflictError } from "../../errors.js";
+import { InvalidRecordError, RevisionConflictError } from "../../errors.js";
 
 /** The stream-level sequence a write expected has moved on: another write came first. */
 const WRONG_LAST_SEQUENCE = 10071;
@@ -62,6 +62,34 @@ export class JetStreamUnavailable extends Error {
 /** A write that lost the race to other writes of its bucket `MAX_ATTEMPTS` times in a row. */
 export class BucketContended extends Error {
   override readonly name = "BucketContended";
+}
+
+const BUCKET_PREFIX = /^[A-Za-z0-9_-]+$/;
+
+/** The options every KV adapter opens its buckets with, checked: the prefix, the replicas, the timing. */
+export function bucketOptions(options: {
+  readonly bucketPrefix?: string | undefined;
+  readonly replicas?: number | undefined;
+  readonly unavailableAfterMs?: number | undefined;
+  readonly requestTimeoutMs?: number | undefined;
+}): {
+  readonly prefix: string;
+  readonly replicas: number;
+  readonly timing: { readonly unavailableAfterMs: number; readonly requestTimeoutMs: number };
+} {
+  const prefix = options.bucketPrefix ?? "stui";
+  if (!BUCKET_PREFIX.test(prefix)) {
+    throw new InvalidRecordError(`bucketPrefix: letters, digits, _ and - only: ${JSON.stringify(prefix)}`);
+  }
+  const replicas = options.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
+    throw new InvalidRecordError(`replicas: an integer from 1 to 5: ${replicas}`);
+  }
+  const timing = {
+    unavailableAfterMs: options.unavailableAfterMs ?? 10_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 2000,
+  };
+  return { prefix, replicas, timing };
 }
 
 export function kvStreamConfig(bucket: string, replicas: number): Partial<StreamConfig> & { name: string } {

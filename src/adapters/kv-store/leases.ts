@@ -28,7 +28,7 @@ import { InvalidRecordError, RevisionConflictError, StoreClosedError, StoreUnava
 import { stderrLogger } from "../../logger.js";
 import { ImageId } from "../../protocol/index.js";
 import { UNREVISIONED, type Lease, type LeaseStore, type StoreLogger } from "../../ports.js";
-import { Bucket, BucketContended, isRemoval, isUnavailable, JetStreamUnavailable } from "./bucket.js";
+import { Bucket, BucketContended, bucketOptions, isRemoval, isUnavailable, JetStreamUnavailable } from "./bucket.js";
 
 export interface KvLeaseStoreOptions {
   /** The connection to use; the store never closes it. */
@@ -61,7 +61,6 @@ type Read =
   | { readonly kind: "lease"; readonly lease: Lease; readonly acquiredAt: string }
   | { readonly kind: "corrupt"; readonly revision: number };
 
-const BUCKET_PREFIX = /^[A-Za-z0-9_-]+$/;
 const OPERATION = "KV-Operation";
 
 /** The value, or `null` when it is not a lease value (never throws). */
@@ -95,17 +94,8 @@ export class KvLeaseStore implements LeaseStore {
 
   /** Creates the bucket if it does not exist (with `replicas`, no direct gets). */
   static async open(options: KvLeaseStoreOptions): Promise<KvLeaseStore> {
-    const prefix = options.bucketPrefix ?? "stui";
-    if (!BUCKET_PREFIX.test(prefix)) {
-      throw new InvalidRecordError(`bucketPrefix: letters, digits, _ and - only: ${JSON.stringify(prefix)}`);
-    }
-    const replicas = options.replicas ?? 1;
-    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
-      throw new InvalidRecordError(`replicas: an integer from 1 to 5: ${replicas}`);
-    }
-    const requestTimeoutMs = options.requestTimeoutMs ?? 2000;
-    const timing = { unavailableAfterMs: options.unavailableAfterMs ?? 10_000, requestTimeoutMs };
-    const jsm = await jetstreamManager(options.nc, { timeout: requestTimeoutMs });
+    const { prefix, replicas, timing } = bucketOptions(options);
+    const jsm = await jetstreamManager(options.nc, { timeout: timing.requestTimeoutMs });
     const bucket = new Bucket(`${prefix}_leases`, jsm, jsm.jetstream(), timing);
     try {
       await bucket.ensure(replicas);

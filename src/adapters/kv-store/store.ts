@@ -36,7 +36,15 @@ import {
 } from "../../ports.js";
 import { InvalidRecordError, StoreClosedError, StoreUnavailableError } from "../../errors.js";
 import { encodeContextRecord, encodeStoredSession } from "../file-store/envelope.js";
-import { Bucket, BucketContended, encodeKey, isUnavailable, JetStreamUnavailable, type Write } from "./bucket.js";
+import {
+  Bucket,
+  BucketContended,
+  bucketOptions,
+  encodeKey,
+  isUnavailable,
+  JetStreamUnavailable,
+  type Write,
+} from "./bucket.js";
 import { BucketFeed } from "./feed.js";
 import { decodeContextMessage, decodeSessionMessage, readLastPerKey } from "./records.js";
 
@@ -56,8 +64,6 @@ export interface KvSessionStoreOptions {
   readonly feedTimeoutMs?: number;
 }
 
-const BUCKET_PREFIX = /^[A-Za-z0-9_-]+$/;
-
 export class KvSessionStore implements SessionStore {
   private readonly queue = new KeyedQueue();
   private readonly watchers = new Set<(change: StoreChange) => void>();
@@ -75,17 +81,8 @@ export class KvSessionStore implements SessionStore {
 
   /** Creates the buckets if they do not exist and starts the change feeds. */
   static async open(options: KvSessionStoreOptions): Promise<KvSessionStore> {
-    const prefix = options.bucketPrefix ?? "stui";
-    if (!BUCKET_PREFIX.test(prefix)) {
-      throw new InvalidRecordError(`bucketPrefix: letters, digits, _ and - only: ${JSON.stringify(prefix)}`);
-    }
-    const replicas = options.replicas ?? 1;
-    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
-      throw new InvalidRecordError(`replicas: an integer from 1 to 5: ${replicas}`);
-    }
-    const requestTimeoutMs = options.requestTimeoutMs ?? 2000;
-    const timing = { unavailableAfterMs: options.unavailableAfterMs ?? 10_000, requestTimeoutMs };
-    const jsm = await jetstreamManager(options.nc, { timeout: requestTimeoutMs });
+    const { prefix, replicas, timing } = bucketOptions(options);
+    const jsm = await jetstreamManager(options.nc, { timeout: timing.requestTimeoutMs });
     const js = jsm.jetstream();
     const sessions = new Bucket(`${prefix}_sessions`, jsm, js, timing);
     const contexts = new Bucket(`${prefix}_contexts`, jsm, js, timing);
