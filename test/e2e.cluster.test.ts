@@ -89,7 +89,12 @@ describe("cluster - one owner per image", () => {
     const [onA = []] = await ownership([a, b]);
     expect(onA.length).toBeGreaterThan(0); // a started first: the SIGKILL below takes something over
     const image = onA[0] ?? "";
-    const created = await client.createSession({ image_id: image, client_id: "alice" });
+    // Requests are not forwarded to the owner yet (Known limits): the instance the queue group picks
+    // answers ImageNotFound for an image it does not own, without side effects, so ask again.
+    let created = await client.createSession({ image_id: image, client_id: "alice" });
+    for (let tries = 0; created.type === "Error" && created.code === "ImageNotFound" && tries < 20; tries += 1) {
+      created = await client.createSession({ image_id: image, client_id: "alice" });
+    }
     if (created.type !== "SessionCreated") throw new Error(JSON.stringify(created));
 
     // SIGKILL a: its images are Connected on b within the TTL + 5 s.

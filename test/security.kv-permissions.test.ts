@@ -16,6 +16,7 @@ import { documentedUser, natsConfigWithUsers, type DocumentedUser } from "./help
 import { startImageSim } from "./helpers/image-sim.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
 import { spawnStui, stopAllProcesses, type ProcessHandle } from "./helpers/processes.js";
+import { isolatedEnv } from "./helpers/cli.js";
 
 const KV_SERVICE = "service user, store.kind kv";
 const API_CLIENT = "api client";
@@ -34,19 +35,10 @@ afterEach(async () => {
   dir = null;
 });
 
-/** The environment of a child: nothing inherited that points it at another server or user. */
-function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith("NATS_") && !key.startsWith("STUI_")) env[key] = value;
-  }
-  return { ...env, ...extra };
-}
-
 /** `stui serve` logging in as the documented KV service user (credentials from the environment). */
 async function startServe(config: string, service: DocumentedUser): Promise<ProcessHandle> {
   const child = spawnStui(["serve", "--config", config], {
-    env: childEnv({ STUI_NATS_USER: service.user, STUI_NATS_PASS: service.pass, STUI_LOG_LEVEL: "info" }),
+    env: isolatedEnv({ STUI_NATS_USER: service.user, STUI_NATS_PASS: service.pass, STUI_LOG_LEVEL: "info" }),
   });
   await child.waitForLine(/"stui serve: listening"/, { timeoutMs: 30_000 });
   return child;

@@ -24,6 +24,7 @@ import {
 import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
 import { spawnStui, stopAllProcesses, type ProcessHandle } from "./helpers/processes.js";
+import { isolatedEnv } from "./helpers/cli.js";
 
 const ROLES = {
   service: "service user",
@@ -66,15 +67,6 @@ afterEach(async () => {
   dir = null;
 });
 
-/** The environment of a child: nothing inherited that points it at another server or user. */
-function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith("NATS_") && !key.startsWith("STUI_")) env[key] = value;
-  }
-  return { ...env, ...extra };
-}
-
 async function startStack(): Promise<Stack> {
   const users = await documentedUsers();
   dir = await mkdtemp(path.join(tmpdir(), "stui-perms-"));
@@ -107,7 +99,7 @@ async function startStack(): Promise<Stack> {
 async function startServe(stack: Stack): Promise<ProcessHandle> {
   const { user, pass } = stack.users.service;
   const child = spawnStui(["serve", "--config", stack.config], {
-    env: childEnv({ STUI_NATS_USER: user, STUI_NATS_PASS: pass, STUI_LOG_LEVEL: "info" }),
+    env: isolatedEnv({ STUI_NATS_USER: user, STUI_NATS_PASS: pass, STUI_LOG_LEVEL: "info" }),
   });
   stack.serves.push(child);
   await child.waitForLine(/"stui serve: listening"/, { timeoutMs: 30_000 });
@@ -166,7 +158,7 @@ const urlWithCredentials = (stack: Stack, role: Role): string =>
   stack.nats.url.replace("nats://", `nats://${stack.users[role].user}:${stack.users[role].pass}@`);
 
 async function stuiJson(stack: Stack, ...args: string[]): Promise<Response> {
-  const child = spawnStui([...args, "--json", "--nats-url", urlWithCredentials(stack, "api")], { env: childEnv() });
+  const child = spawnStui([...args, "--json", "--nats-url", urlWithCredentials(stack, "api")], { env: isolatedEnv() });
   const exit = await child.exited;
   if (exit.code !== 0) {
     throw new Error(`stui ${args.join(" ")}: exit ${String(exit.code)}: ${child.stderr()}${child.stdout()}`);
@@ -210,7 +202,7 @@ describe("security - the documented NATS permissions", () => {
 
       // Replay from the stream, then live: a few lines, then stopped by its pid.
       const events = spawnStui(["events", "--since", "10m", "--json", "--nats-url", urlWithCredentials(stack, "api")], {
-        env: childEnv(),
+        env: isolatedEnv(),
       });
       await events.waitForLine(/"io\.stui\.instance\.started"/);
       await events.waitForLine(/"io\.stui\.context\.switched"/);

@@ -17,6 +17,15 @@ export interface CliOptions {
   readonly input?: string;
 }
 
+/** The environment of a child: nothing inherited that points it at another server, user or setting. */
+export function isolatedEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith("NATS_") && !key.startsWith("STUI_")) env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
 /** This process's environment without any NATS setting a developer's shell may carry. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env = Object.fromEntries(
