@@ -99,9 +99,28 @@ export interface SessionStore {
 /** What the store reports to: corrupt records and failed writes (error), tightened modes (warn), recovery (info). */
 export type StoreLogger = Pick<Logger, "error" | "warn" | "info">;
 
+/** How a request reached the handler. */
+export interface HandleOptions {
+  /**
+   * Forwarded by another instance (to the owner of an image): answered here, from what this
+   * instance has, never forwarded again. @default false
+   */
+  readonly forwarded?: boolean;
+}
+
 /** Serves every request of the client protocol; never rejects: a failure is the protocol's `Error`. */
 export interface RequestHandler {
-  handle<K extends RequestType>(request: RequestOf<K>): Promise<ResponseTo<K>>;
+  handle<K extends RequestType>(request: RequestOf<K>, options?: HandleOptions): Promise<ResponseTo<K>>;
+}
+
+/** The other instances of the service, as one instance reaches them (over NATS). */
+export interface Peers {
+  /**
+   * Has instance `instanceId` answer `request` itself (forwarded: it does not forward it again).
+   * Resolves with its answer, `Error` included; rejects with a `RequestError` when it does not
+   * answer (`ImageUnavailable`: gone or stopping; `Timeout`).
+   */
+  ask<K extends RequestType>(instanceId: string, request: RequestOf<K>): Promise<ResponseTo<K>>;
 }
 
 /**
@@ -136,5 +155,11 @@ export interface LeaseStore {
   release(lease: Lease): Promise<void>;
   /** Every stored lease, by image id. */
   list(): Promise<Lease[]>;
+  /**
+   * Told the image id of every lease write seen (a hint to read it now, e.g. a release: ownership
+   * moves at once rather than at the next poll). Best effort: a missed one costs a poll. Returns
+   * the unsubscribe.
+   */
+  watch(onChange: (imageId: string) => void): () => void;
   close(): Promise<void>;
 }

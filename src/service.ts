@@ -6,7 +6,7 @@ import type { Service } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EventPublisher, type EventPublisherOptions } from "./actors/event-publisher.js";
 import { startApi } from "./actors/nats-api.js";
-import type { RefusalReason } from "./actors/reply-guard.js";
+import { DEFAULT_REPLY_PREFIXES, type RefusalReason } from "./actors/reply-guard.js";
 import { pingInstances, type LiveInstance } from "./actors/instances.js";
 import { DuplicateInstanceError, NatsPermissionError } from "./errors.js";
 import {
@@ -17,6 +17,8 @@ import {
   serversOf,
   type NatsOptions,
 } from "./actors/nats-link.js";
+import { Membership } from "./actors/membership.js";
+import { NatsPeers } from "./actors/peers.js";
 import { SessionManager } from "./actors/session-manager.js";
 import type { LeaseStore, SessionStore } from "./ports.js";
 import { stderrLogger, type Logger } from "./logger.js";
@@ -61,6 +63,7 @@ export class StuiService {
     private readonly api: Service,
     private readonly detach: () => void,
     private readonly logger: Logger,
+    private readonly membership: Membership | null,
   ) {
     // The micro service stops itself when the server refuses one of its subscriptions (permissions
     // changed by a reload, or refused again after a reconnect) or when the connection closes:
@@ -102,15 +105,25 @@ export class StuiService {
     });
     let manager: SessionManager | null = null;
     let store: SessionStore | null = null;
+    const membership = options.leases === undefined ? null : new Membership(nc, options.instanceId, logger);
     try {
       publisher = await EventPublisher.start(link, { ...options.events, instanceId: options.instanceId }, logger);
       store = typeof options.store === "function" ? await options.store(nc) : options.store;
       const leaseStore = options.leases === undefined ? null : await options.leases.open(nc);
       manager = await SessionManager.start({
         store,
+        instanceId: options.instanceId,
         ...(leaseStore === null || options.leases === undefined
           ? {}
-          : { leases: { store: leaseStore, owner: options.instanceId, ttlMs: options.leases.ttlMs } }),
+          : {
+              leases: {
+                store: leaseStore,
+                owner: options.instanceId,
+                ttlMs: options.leases.ttlMs,
+                peers: new NatsPeers(nc, options.instanceId),
+                ...(membership === null ? {} : { members: () => membership.members() }),
+              },
+            }),
         images: options.images,
         ...(options.policy === undefined ? {} : { policy: options.policy }),
         logger,
@@ -123,9 +136,10 @@ export class StuiService {
         {
           instanceId: options.instanceId,
           version: SERVICE_VERSION,
+          instanceEndpoint: options.leases !== undefined,
           ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
           ...(options.onAnswer === undefined ? {} : { onAnswer: options.onAnswer }),
-          ...(options.replyPrefixes === undefined ? {} : { replyPrefixes: options.replyPrefixes }),
+          ...replyPrefixesOf(options),
           ...(options.onRefused === undefined ? {} : { onRefused: options.onRefused }),
         },
         logger,
@@ -134,8 +148,9 @@ export class StuiService {
         { instance_id: options.instanceId, nats: serversOf(options.nats), images: options.images.length },
         "stui service started",
       );
-      return new StuiService(manager, link, publisher, api, detach, logger);
+      return new StuiService(manager, link, publisher, api, detach, logger, membership);
     } catch (error) {
+      membership?.stop();
       await manager?.stop();
       // A store the service opened itself is closed by it (the manager closes it once started).
       if (manager === null && typeof options.store === "function") await store?.close();
@@ -153,7 +168,9 @@ export class StuiService {
   stop(flushTimeoutMs = 5000): Promise<number> {
     this.stopping ??= (async () => {
       await this.api.stop();
+      this.membership?.announceLeaving();
       await this.manager.stop();
+      this.membership?.stop();
       this.detach();
       const unpublished = await this.publisher.close(flushTimeoutMs);
       await this.link.nc.drain().catch((error: unknown) => {
@@ -164,6 +181,19 @@ export class StuiService {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * The reply prefixes the API answers to. With shared images, the other instances' forwarded
+ * requests come back on the service's own inbox prefix (`nats.inbox_prefix`): accepted too.
+ */
+function replyPrefixesOf(options: ServiceOptions): { replyPrefixes?: readonly string[] } {
+  const own = options.nats.inboxPrefix;
+  if (options.leases === undefined || own === undefined) {
+    return options.replyPrefixes === undefined ? {} : { replyPrefixes: options.replyPrefixes };
+  }
+  const accepted = options.replyPrefixes ?? DEFAULT_REPLY_PREFIXES;
+  return { replyPrefixes: [...new Set([...accepted, `${own}.`])] };
 }
 
 /** `pingInstances`, with a refused publish said as what the service user lacks. */

@@ -1,21 +1,25 @@
 /**
- * Several instances, one set of images: a 3-node nats-server cluster (R3 buckets), two `stui serve`
- * processes with `store.kind: kv` and `cluster.lease_ttl_ms`, four image-sims. Each image is
- * connected by exactly one instance (what each instance's own metrics say it has Connected); an
- * instance killed with SIGKILL has its images Connected on the other within the TTL + 5 s, with
- * their sessions kept (a takeover orphans nothing); SIGTERM hands the leases over at once.
+ * Several instances, one service: a 3-node nats-server cluster (R3 buckets), three `stui serve`
+ * processes with `store.kind: kv` and `cluster.lease_ttl_ms`, twelve image-sims. Each image is
+ * connected by exactly one instance (what each instance's own metrics say it has Connected), the
+ * images are spread evenly, any instance answers (forwarding to the owner), and `ListImages` names
+ * the owners. An instance killed with SIGKILL has its images Connected on the others within the
+ * TTL + 5 s, spread over them, their sessions kept and contexts too, and the new owner's status
+ * says "taken over from <instance>"; restarted, it takes its share back, and then nothing moves;
+ * SIGTERM hands its images over at once.
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { StuiClient } from "../src/client.js";
+import type { StuiEvent } from "../src/protocol/index.js";
 import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { cleanupManagers, makeStoreDir } from "./helpers/manager.js";
 import { startNatsCluster, type NatsCluster } from "./helpers/nats-cluster.js";
 import { spawnStui, stopAllProcesses, type ProcessHandle } from "./helpers/processes.js";
 
 const TTL_MS = 3000;
-const IMAGES = ["i0", "i1", "i2", "i3"] as const;
+const IMAGES = Array.from({ length: 12 }, (_, i) => `i${String(i).padStart(2, "0")}`);
 
 let cluster: NatsCluster | null = null;
 let client: StuiClient | null = null;
@@ -29,6 +33,7 @@ afterEach(async () => {
 });
 
 interface Instance {
+  readonly id: string;
   readonly child: ProcessHandle;
   readonly metrics: string;
 }
@@ -51,7 +56,7 @@ async function serve(id: string, urls: readonly string[], sims: readonly ImageSi
   );
   const child = spawnStui(["serve", "--config", config]);
   const [line = ""] = await child.waitForLine(/^.*"stui serve: listening".*$/, { timeoutMs: 30_000 });
-  return { child, metrics: (JSON.parse(line) as { metrics: string }).metrics };
+  return { id, child, metrics: (JSON.parse(line) as { metrics: string }).metrics };
 }
 
 /** The images an instance itself has Connected, from its own metrics. */
@@ -62,63 +67,135 @@ async function connectedOn(instance: Instance): Promise<string[]> {
     .sort();
 }
 
-async function ownership(instances: readonly Instance[]): Promise<string[][]> {
-  return Promise.all(instances.map(connectedOn));
+/** Image id → the instances that have it Connected. */
+async function ownership(instances: readonly Instance[]): Promise<Map<string, string[]>> {
+  const owners = new Map<string, string[]>();
+  for (const instance of instances) {
+    for (const image of await connectedOn(instance)) owners.set(image, [...(owners.get(image) ?? []), instance.id]);
+  }
+  return owners;
 }
 
-describe("cluster - one owner per image", () => {
-  it("cluster - every image is connected by exactly one instance; SIGKILL moves them within the TTL + 5 s, sessions kept; SIGTERM hands over at once", async () => {
+/** Every image Connected on exactly one instance, and how many each has (sorted by instance). */
+async function spread(instances: readonly Instance[]): Promise<{ single: boolean; counts: number[] }> {
+  const owners = await ownership(instances);
+  const single = IMAGES.every((id) => owners.get(id)?.length === 1);
+  const counts = instances.map((i) => [...owners.values()].filter((o) => o.includes(i.id)).length);
+  return { single, counts };
+}
+
+const balanced = (counts: readonly number[]): boolean => Math.max(...counts) - Math.min(...counts) <= 1;
+
+/** Collects every image status event from now on. */
+function collectStatuses(stui: StuiClient): { events: StuiEvent[]; close: () => Promise<void> } {
+  const feed = stui.events({ subject: "stui.events.image.*.status" });
+  const events: StuiEvent[] = [];
+  void (async () => {
+    for await (const event of feed) events.push(event);
+  })();
+  return { events, close: () => feed.close() };
+}
+
+describe("cluster - several instances, one service", () => {
+  it("cluster - one owner per image, spread evenly, any instance answers; SIGKILL: taken over within the TTL + 5 s with sessions and contexts kept; restarted: takes its share back, then nothing moves; SIGTERM hands over at once", async () => {
     cluster = await startNatsCluster();
     const sims: ImageSimHandle[] = [];
     for (const id of IMAGES) sims.push(await startImageSim({ name: id }));
-    const a = await serve("a", cluster.urls, sims);
-    const b = await serve("b", cluster.urls, sims);
+    const instances = [await serve("a", cluster.urls, sims), await serve("b", cluster.urls, sims)];
+    instances.push(await serve("c", cluster.urls, sims));
 
-    // Each image on exactly one of them, and all of them on one or the other.
+    // One owner each, four images per instance (the later ones took their share).
     await expect
-      .poll(async () => (await ownership([a, b])).flat().sort(), { timeout: 15_000, interval: 200 })
-      .toEqual([...IMAGES]);
-    for (let sample = 0; sample < 10; sample += 1) {
-      const [onA = [], onB = []] = await ownership([a, b]);
-      expect(onA.filter((id) => onB.includes(id))).toEqual([]);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+      .poll(async () => spread(instances), { timeout: 30_000, interval: 250 })
+      .toEqual({ single: true, counts: [4, 4, 4] });
 
-    // A session on an image that a owns, through whichever instance the API reaches.
+    // Any instance answers: sessions, evaluations and listings go through the queue group.
     client = await StuiClient.connect({ servers: [...cluster.urls], timeoutMs: 10_000 });
-    const [onA = []] = await ownership([a, b]);
-    expect(onA.length).toBeGreaterThan(0); // a started first: the SIGKILL below takes something over
-    const image = onA[0] ?? "";
-    // Requests are not forwarded to the owner yet (Known limits): the instance the queue group picks
-    // answers ImageNotFound for an image it does not own, without side effects, so ask again.
-    let created = await client.createSession({ image_id: image, client_id: "alice" });
-    for (let tries = 0; created.type === "Error" && created.code === "ImageNotFound" && tries < 20; tries += 1) {
-      created = await client.createSession({ image_id: image, client_id: "alice" });
+    const owners = await ownership(instances);
+    const sessions: string[] = [];
+    for (const image of IMAGES.slice(0, 6)) {
+      const created = await client.createSession({ image_id: image, client_id: `client-${image}` });
+      if (created.type !== "SessionCreated") throw new Error(JSON.stringify(created));
+      sessions.push(created.session.session_id);
+      const evaluated = await client.evaluate({ image_id: image, client_id: `client-${image}`, code: "3 + 4" });
+      expect(evaluated).toMatchObject({ type: "EvaluationResult", image_id: image, result: "7" });
     }
-    if (created.type !== "SessionCreated") throw new Error(JSON.stringify(created));
+    const switched = await client.switchImageContext({ client_id: "alice", to_image_id: IMAGES[1] ?? "" });
+    expect(switched.type).toBe("ContextSwitched");
+    for (let tries = 0; tries < 6; tries += 1) {
+      const listed = await client.listImages();
+      if (listed.type !== "Images") throw new Error(JSON.stringify(listed));
+      expect(listed.images.map((i) => [i.image_id, i.status, i.owner])).toEqual(
+        IMAGES.map((id) => [id, "Connected", owners.get(id)?.[0] ?? null]),
+      );
+      const health = await client.getConnectionHealthSummary();
+      if (health.type !== "ConnectionHealthSummary") throw new Error(JSON.stringify(health));
+      expect(health.by_status.Connected).toBe(IMAGES.length);
+      expect(health.images.map((i) => i.owner)).toEqual(IMAGES.map((id) => owners.get(id)?.[0] ?? null));
+    }
 
-    // SIGKILL a: its images are Connected on b within the TTL + 5 s.
+    // SIGKILL the owner of the first image: its four images move to the other two, two each.
+    const statuses = collectStatuses(client);
+    const victim = instances.find((i) => i.id === owners.get(IMAGES[0] ?? "")?.[0]);
+    if (victim === undefined) throw new Error("no owner of the first image");
+    const survivors = instances.filter((i) => i !== victim);
+    const moved = IMAGES.filter((id) => owners.get(id)?.[0] === victim.id);
     const killedAt = performance.now();
-    a.child.signal("SIGKILL");
-    await expect.poll(() => connectedOn(b), { timeout: TTL_MS + 5000, interval: 200 }).toEqual([...IMAGES]);
-    const movedMs = performance.now() - killedAt;
-    console.log(`cluster: SIGKILL → every image Connected on the survivor in ${Math.round(movedMs)} ms`);
-    // The image still knows the session: the takeover restored it, orphaned nothing.
-    const listed = await client.listImageSessions({ image_id: image, include_disconnected: true });
-    expect(listed.type === "ImageSessions" && listed.sessions.map((s) => [s.session_id, s.orphaned_at])).toEqual([
-      [created.session.session_id, null],
-    ]);
-
-    // A restarted a finds every lease held and waits; SIGTERM of b hands them to it at once.
-    const a2 = await serve("a", cluster.urls, sims);
-    await new Promise((resolve) => setTimeout(resolve, TTL_MS));
-    expect(await connectedOn(a2)).toEqual([]);
-    const stoppedAt = performance.now();
-    b.child.signal("SIGTERM");
-    expect((await b.child.exited).code).toBe(0);
-    await expect.poll(() => connectedOn(a2), { timeout: 5000, interval: 100 }).toEqual([...IMAGES]);
+    victim.child.signal("SIGKILL");
+    await expect
+      .poll(async () => spread(survivors), { timeout: TTL_MS + 5000, interval: 200 })
+      .toEqual({ single: true, counts: [6, 6] });
     console.log(
-      `cluster: SIGTERM → every image Connected on the other in ${Math.round(performance.now() - stoppedAt)} ms`,
+      `cluster: SIGKILL → its images Connected on the survivors in ${Math.round(performance.now() - killedAt)} ms`,
     );
-  }, 120_000);
+    // The images still know their sessions: the takeover restored them and orphaned nothing.
+    const listed = await client.listImageSessions({ include_disconnected: true });
+    if (listed.type !== "ImageSessions") throw new Error(JSON.stringify(listed));
+    expect(listed.sessions.map((s) => [s.session_id, s.orphaned_at, s.connection_status]).sort()).toEqual(
+      sessions.map((id) => [id, null, "Connected"]).sort(),
+    );
+    expect(await client.getClientContext({ client_id: "alice" })).toMatchObject({ image_id: IMAGES[1] });
+    // Each new owner says whose images it took over: consumers tell a takeover from an outage.
+    await expect
+      .poll(
+        () =>
+          statuses.events
+            .flatMap((e) =>
+              e.type === "io.stui.image.status.changed" && e.data.status === "Connected" ? [e.data] : [],
+            )
+            .filter((d) => d.reason?.startsWith(`taken over from ${victim.id}`) === true)
+            .map((d) => d.image_id)
+            .sort(),
+        { timeout: 5000 },
+      )
+      .toEqual(moved);
+    // And nothing was published by the dead one.
+    expect(statuses.events.filter((e) => e.source === `/stui/${victim.id}`)).toEqual([]);
+
+    // Restarted, it takes its share back, and then nothing moves.
+    const restarted = await serve(victim.id, cluster.urls, sims);
+    const all = [...survivors, restarted];
+    await expect
+      .poll(async () => spread(all), { timeout: 30_000, interval: 250 })
+      .toEqual({ single: true, counts: [4, 4, 4] });
+    const settledAt = statuses.events.length;
+    await new Promise((resolve) => setTimeout(resolve, 2 * TTL_MS));
+    expect(statuses.events.slice(settledAt).map((e) => e.subject)).toEqual([]);
+    const after = await spread(all);
+    expect(after.single && balanced(after.counts)).toBe(true);
+
+    // SIGTERM hands over at once: Connected elsewhere well before a lease could lapse.
+    const leaving = all[0];
+    if (leaving === undefined) throw new Error("no instance");
+    const stoppedAt = performance.now();
+    leaving.child.signal("SIGTERM");
+    expect((await leaving.child.exited).code).toBe(0);
+    await expect
+      .poll(async () => spread(all.slice(1)), { timeout: TTL_MS, interval: 50 })
+      .toEqual({ single: true, counts: [6, 6] });
+    console.log(
+      `cluster: SIGTERM → its images Connected on the others in ${Math.round(performance.now() - stoppedAt)} ms`,
+    );
+    await statuses.close();
+  }, 180_000);
 });

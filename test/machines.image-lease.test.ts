@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { RevisionConflictError, StoreUnavailableError } from "../src/errors.js";
 import { imageLeaseMachine, leaseValid, type LeaseEmitted, type WriteInput } from "../src/machines/image-lease.js";
 import type { Lease } from "../src/ports.js";
+import { isLeastLoaded, loadsOf, shouldHandOver } from "../src/machines/balance.js";
 
 const TTL = 15_000;
 const MARGIN = 1500;
@@ -54,7 +55,7 @@ class MapLeases {
 
 const unavailable = { writable: false, degraded_since: null, reason: "no JetStream leader" };
 
-function setup(options: { owner?: string; store?: MapLeases; clock?: SimulatedClock } = {}) {
+function setup(options: { owner?: string; store?: MapLeases; clock?: SimulatedClock; eager?: () => boolean } = {}) {
   const clock = options.clock ?? new SimulatedClock();
   const store = options.store ?? new MapLeases(() => clock.now());
   const machine = imageLeaseMachine.provide({
@@ -74,6 +75,7 @@ function setup(options: { owner?: string; store?: MapLeases; clock?: SimulatedCl
       retryMs: 500,
       now: () => clock.now(),
       monotonic: () => clock.now(),
+      ...(options.eager === undefined ? {} : { eager: options.eager }),
     },
   });
   const emitted: LeaseEmitted[] = [];
@@ -163,5 +165,77 @@ describe("image lease machine", () => {
     const b = setup({ owner: "b", store: t.store, clock: t.clock });
     await settle();
     expect(b.emitted).toMatchObject([{ type: "owned", lease: { owner: "b" }, takenOverFrom: null }]);
+  });
+
+  it("image lease - a free lease is left to the least loaded for the patience (min(TTL/2, 3 s)), then taken anyway", async () => {
+    const t = setup({ eager: () => false });
+    await settle();
+    expect(state(t)).toBe("Deferring");
+    await advance(t.clock, 2900);
+    expect(t.emitted).toEqual([]);
+    await advance(t.clock, 1200); // free since 0: taken at the first read after 3 s
+    expect(t.emitted).toMatchObject([{ type: "owned", lease: { owner: "a" } }]);
+  });
+
+  it("image lease - a deferred lease another instance takes meanwhile is waited out, not fought for", async () => {
+    const t = setup({ eager: () => false });
+    await settle();
+    await t.store.write({ imageId: "dev", owner: "b", ttlMs: TTL, expectedRevision: 0 });
+    await advance(t.clock, 5000);
+    expect(state(t)).toBe("Standby");
+    expect(t.emitted).toEqual([]);
+  });
+
+  it("image lease - HAND_OVER releases the held lease and defers; another takes it, or it is taken back after the patience", async () => {
+    let eager = true;
+    const t = setup({ eager: () => eager });
+    await settle();
+    eager = false;
+    t.actor.send({ type: "HAND_OVER" });
+    await settle();
+    expect(t.store.leases.has("dev")).toBe(false);
+    expect(state(t)).toBe("Deferring");
+    expect(leaseValid(t.actor.getSnapshot().context, t.clock.now())).toBe(false);
+    expect(t.emitted.map((e) => e.type)).toEqual(["owned"]); // no "lost": the manager removed the image first
+    const b = setup({ owner: "b", store: t.store, clock: t.clock });
+    await settle();
+    expect(b.emitted).toMatchObject([{ type: "owned", lease: { owner: "b" } }]);
+    await advance(t.clock, 10_000);
+    expect(state(t)).toBe("Standby");
+    expect(t.emitted.map((e) => e.type)).toEqual(["owned"]);
+  });
+
+  it("image lease - POKE reads another's lease at once: a release is taken without waiting for the poll", async () => {
+    const clock = new SimulatedClock();
+    const store = new MapLeases(() => clock.now());
+    const held = await store.write({ imageId: "dev", owner: "b", ttlMs: TTL, expectedRevision: 0 });
+    const t = setup({ clock, store });
+    await settle();
+    expect(state(t)).toBe("Standby");
+    await store.release(held);
+    t.actor.send({ type: "POKE" });
+    await settle();
+    expect(t.emitted).toMatchObject([{ type: "owned", lease: { owner: "a" }, takenOverFrom: null }]);
+  });
+});
+
+describe("balance", () => {
+  it("balance - every member has a load, 0 when it owns nothing; unknown owners are not counted", () => {
+    expect(loadsOf(["a", "a", "b", null, "gone"], ["a", "b", "c"])).toEqual(
+      new Map([
+        ["a", 2],
+        ["b", 1],
+        ["c", 0],
+      ]),
+    );
+  });
+
+  it("balance - only the least loaded take at once; an instance two above the least hands one over", () => {
+    const loads = loadsOf(["a", "a", "a", "b", "b", "b"], ["a", "b", "c"]);
+    expect(["a", "b", "c"].map((m) => isLeastLoaded(m, loads))).toEqual([false, false, true]);
+    expect(["a", "b", "c"].map((m) => shouldHandOver(m, loads))).toEqual([true, true, false]);
+    // Within one of each other: nothing moves.
+    const settled = loadsOf(["a", "a", "b", "b", "c"], ["a", "b", "c"]);
+    expect(["a", "b", "c"].map((m) => shouldHandOver(m, settled))).toEqual([false, false, false]);
   });
 });

@@ -4,10 +4,16 @@
  * `owned` adds the image's connection (`IMAGE.ADD`), `lost` stops it at once (`IMAGE.REMOVE`: no
  * more sends, no status published for it). Stopping releases every lease after the connections
  * have said goodbye, so another instance takes them over at once instead of after the TTL.
+ *
+ * The images are spread over the live instances (src/machines/balance.ts): a free lease is taken
+ * at once only by the least loaded, and an instance owning two more than the least loaded hands
+ * one over (a goodbye status, then the lease released), checked every `balanceEveryMs`. A change
+ * the lease store sees (a release) has the image's lease actor read it at once.
  */
 import { createActor, fromPromise, type ActorRefFrom } from "xstate";
 import type { Logger } from "../logger.js";
-import { imageLeaseMachine, type WriteInput } from "../machines/image-lease.js";
+import { isLeastLoaded, loadsOf, shouldHandOver } from "../machines/balance.js";
+import { imageLeaseMachine, leaseValid, type WriteInput } from "../machines/image-lease.js";
 import type { ImageConfig, SessionManagerActor } from "../machines/session-manager.js";
 import type { Lease, LeaseStore } from "../ports.js";
 
@@ -17,19 +23,37 @@ export interface LeaseOptions {
   readonly owner: string;
   /** @default 15000 */
   readonly ttlMs?: number;
+  /** The live instances' ids (this one's included or not). @default just this one */
+  readonly members?: () => ReadonlySet<string>;
+  /** How often the spread of images is checked. @default a third of the TTL */
+  readonly balanceEveryMs?: number;
 }
 
 type LeaseActor = ActorRefFrom<typeof imageLeaseMachine>;
 
+/** An image shared by the instances, and who owns it now as this instance knows. */
+export interface SharedImage {
+  readonly config: ImageConfig;
+  /** `null`: nobody right now (a lease lapsed and not yet taken over, or not read yet). */
+  readonly owner: string | null;
+  /** When the owner's lease lapses unless renewed (wall-clock ms); `null` without an owner. */
+  readonly expiresAt: number | null;
+}
+
 export class ImageLeases {
-  private readonly actors = new Map<string, LeaseActor>();
-  private readonly held = new Map<string, Lease>();
+  private readonly actors = new Map<string, { readonly config: ImageConfig; readonly actor: LeaseActor }>();
+  private readonly unwatch: () => void;
+  private readonly balancer: NodeJS.Timeout;
 
   private constructor(
     private readonly options: LeaseOptions,
     private readonly manager: SessionManagerActor,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.unwatch = options.store.watch((imageId) => this.actors.get(imageId)?.actor.send({ type: "POKE" }));
+    this.balancer = setInterval(() => this.balance(), options.balanceEveryMs ?? (options.ttlMs ?? 15_000) / 3);
+    this.balancer.unref();
+  }
 
   /** Starts competing for every image's lease. */
   static start(
@@ -43,9 +67,26 @@ export class ImageLeases {
     return leases;
   }
 
-  /** The leases held now, by image id. */
-  get owned(): ReadonlyMap<string, Lease> {
-    return this.held;
+  /** Whether this instance holds the image's lease and may still trust it, now (the fence). */
+  holds(imageId: string): boolean {
+    const snapshot = this.actors.get(imageId)?.actor.getSnapshot();
+    return (
+      snapshot !== undefined &&
+      snapshot.matches("Owning") &&
+      leaseValid(snapshot.context, snapshot.context.env.monotonic())
+    );
+  }
+
+  /** Every shared image with its owner, as the lease actors last read or hold it. */
+  images(): SharedImage[] {
+    return [...this.actors.values()].map(({ config, actor }) => {
+      const { lease } = actor.getSnapshot().context;
+      if (this.holds(config.id)) return { config, owner: this.options.owner, expiresAt: lease?.expiresAt ?? null };
+      const other = lease !== null && lease.owner !== this.options.owner && lease.expiresAt > Date.now();
+      return other
+        ? { config, owner: lease.owner, expiresAt: lease.expiresAt }
+        : { config, owner: null, expiresAt: null };
+    });
   }
 
   add(config: ImageConfig): void {
@@ -65,18 +106,17 @@ export class ImageLeases {
         imageId: config.id,
         owner: this.options.owner,
         ...(this.options.ttlMs === undefined ? {} : { ttlMs: this.options.ttlMs }),
+        eager: () => isLeastLoaded(this.options.owner, this.loads()),
       },
     });
     actor.on("owned", ({ lease, takenOverFrom }) => {
-      this.held.set(config.id, lease);
       this.logger.info(
         { image_id: config.id, lease_revision: lease.revision, taken_over_from: takenOverFrom },
         `image ${config.id}: owned here${takenOverFrom === null ? "" : ` (taken over from ${takenOverFrom})`}`,
       );
-      this.manager.send({ type: "IMAGE.ADD", config });
+      this.manager.send({ type: "IMAGE.ADD", config, fence: () => this.holds(config.id), takenOverFrom });
     });
     actor.on("lost", ({ reason }) => {
-      this.held.delete(config.id);
       this.logger.warn(
         { image_id: config.id, reason },
         `image ${config.id}: lease lost (${reason}); disconnected here`,
@@ -84,14 +124,16 @@ export class ImageLeases {
       this.manager.send({ type: "IMAGE.REMOVE", imageId: config.id });
     });
     actor.subscribe({ error: (error) => this.logger.error({ err: error, image_id: config.id }, "lease actor failed") });
-    this.actors.set(config.id, actor);
+    this.actors.set(config.id, { config, actor });
     actor.start();
   }
 
   /** Gives every lease up (for at most `timeoutMs`), stops competing and closes the lease store. */
   async release(timeoutMs = 2000): Promise<void> {
+    clearInterval(this.balancer);
+    this.unwatch();
     const done = [...this.actors.values()].map(
-      (actor) =>
+      ({ actor }) =>
         new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, timeoutMs);
           actor.subscribe({
@@ -105,9 +147,42 @@ export class ImageLeases {
         }),
     );
     await Promise.all(done);
-    for (const actor of this.actors.values()) actor.stop();
+    for (const { actor } of this.actors.values()) actor.stop();
     this.actors.clear();
-    this.held.clear();
     await this.options.store.close();
+  }
+
+  /**
+   * How many images each live instance owns: this one's held and being taken (a take in flight
+   * counts, so that two free leases read at once are not both taken by one instance).
+   */
+  private loads(): Map<string, number> {
+    const self = this.options.owner;
+    const members = new Set(this.options.members?.() ?? []).add(self);
+    const owners = [...this.actors.values()].map(({ config, actor }) => {
+      const snapshot = actor.getSnapshot();
+      if (snapshot.matches("Taking") || this.holds(config.id)) return self;
+      const { lease } = snapshot.context;
+      return lease !== null && lease.owner !== self && lease.expiresAt > Date.now() ? lease.owner : null;
+    });
+    return loadsOf(owners, members);
+  }
+
+  /** Hands one image over when this instance owns two or more more than the least loaded. */
+  private balance(): void {
+    const loads = this.loads();
+    if (!shouldHandOver(this.options.owner, loads)) return;
+    // One image at a time; the next check hands over another if still needed.
+    const held = [...this.actors.values()].filter(({ config }) => this.holds(config.id));
+    const last = held.at(-1);
+    if (last === undefined) return;
+    const id = last.config.id;
+    this.logger.info(
+      { image_id: id, loads: Object.fromEntries(loads) },
+      `image ${id}: handed over to spread the images over ${loads.size} instances`,
+    );
+    // The goodbye status first, while still the owner; then the lease goes.
+    this.manager.send({ type: "IMAGE.REMOVE", imageId: id, reason: "handed over to another instance (balancing)" });
+    last.actor.send({ type: "HAND_OVER" });
   }
 }

@@ -51,6 +51,13 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
     if (writing) return;
     writing = true;
     for (let next = outbox.shift(); next !== undefined && !socket.closed; next = outbox.shift()) {
+      // Checked at the last moment: a process paused past its lease wakes up with sends queued.
+      if (!input.fence()) {
+        outbox.length = 0;
+        socket.close();
+        reportDown("this instance no longer holds the image's lease: nothing more is sent");
+        break;
+      }
       try {
         await socket.send([EMPTY, next.frame]);
       } catch (error) {

@@ -10,7 +10,8 @@
 import { Svcm, type Service, type ServiceMsg } from "@nats-io/services";
 import { PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { guardReplies, type ReplyGuardOptions } from "./reply-guard.js";
-import type { RequestHandler } from "../ports.js";
+import type { HandleOptions, RequestHandler } from "../ports.js";
+import { FORWARDED_BY_HEADER } from "./peers.js";
 import type { Logger } from "../logger.js";
 import {
   API_REQUEST_SUBJECT,
@@ -21,6 +22,7 @@ import {
   encodeResponse,
   endpointName,
   errorResponse,
+  instanceRequestSubject,
   REQUEST_TYPES,
   SERVICE_NAME,
   type Decoded,
@@ -40,6 +42,11 @@ export interface ApiOptions extends Pick<ReplyGuardOptions, "replyPrefixes" | "o
   readonly maxBodyBytes?: number;
   /** @default "stui" */
   readonly queueGroup?: string;
+  /**
+   * Also take requests addressed to this instance on `stui.instance.<instance_id>.request` (shared
+   * images: what other instances forward to the owner). @default false
+   */
+  readonly instanceEndpoint?: boolean;
   /** Told of every answer sent (for metrics), with the endpoint's name and the seconds it took. */
   readonly onAnswer?: (endpoint: string, response: Response, seconds: number) => void;
 }
@@ -81,10 +88,15 @@ export async function startApi(
     queue: options.queueGroup ?? SERVICE_NAME,
     metadata: { instance_id: options.instanceId },
   });
-  const serve = (endpoint: string, msg: ServiceMsg, decode: () => Decoded<Request>): void => {
+  const serve = (
+    endpoint: string,
+    msg: ServiceMsg,
+    decode: () => Decoded<Request>,
+    handleOptions: HandleOptions = {},
+  ): void => {
     // The framework drops a handler's promise: a rejection here would be unhandled, so none escapes.
     const started = systemClock.monotonic();
-    void answer(msg, decode)
+    void answer(msg, decode, handleOptions)
       .then((response) => {
         const seconds = (systemClock.monotonic() - started) / 1000;
         options.onAnswer?.(endpoint, response, seconds);
@@ -102,7 +114,11 @@ export async function startApi(
         logger.error({ err: error, subject: msg.subject }, "answering a request failed");
       });
   };
-  const answer = async (msg: ServiceMsg, decode: () => Decoded<Request>): Promise<Response> => {
+  const answer = async (
+    msg: ServiceMsg,
+    decode: () => Decoded<Request>,
+    handleOptions: HandleOptions,
+  ): Promise<Response> => {
     const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     if (msg.data.length > limits.maxBytes) {
       const refusal = `body of ${msg.data.length} bytes exceeds ${limits.maxBytes} bytes`;
@@ -110,7 +126,7 @@ export async function startApi(
     }
     const request = decode();
     const response = request.ok
-      ? await handler.handle(request.value)
+      ? await handler.handle(request.value, handleOptions)
       : errorResponse("InvalidRequest", bounded(request.error.message, MAX_MESSAGE_CHARS), {
           path: bounded(request.error.path, MAX_PATH_CHARS),
         });
@@ -128,6 +144,15 @@ export async function startApi(
     subject: API_REQUEST_SUBJECT,
     handler: (_error, msg) => serve("request", msg, () => decodeRequest(msg.data, limits)),
   });
+  if (options.instanceEndpoint === true) {
+    service.addEndpoint("instance", {
+      subject: instanceRequestSubject(options.instanceId),
+      handler: (_error, msg) =>
+        serve("instance", msg, () => decodeRequest(msg.data, limits), {
+          forwarded: (msg.headers?.get(FORWARDED_BY_HEADER) ?? "") !== "",
+        }),
+    });
+  }
   // The endpoints' subscriptions reach the server before "started" is claimed. A SUB the server
   // refuses is answered with `-ERR 'Permissions Violation for Subscription to …'` before the PONG
   // of this flush; nats.js closes that subscription and the framework stops the whole service.
@@ -181,7 +206,8 @@ function watchRefusals(nc: NatsConnection): {
 }
 
 const API_SUBJECTS: ReadonlySet<string> = new Set([...REQUEST_TYPES.map(apiSubject), API_REQUEST_SUBJECT]);
-const isServiceSubject = (subject: string): boolean => API_SUBJECTS.has(subject) || subject.startsWith("$SRV.");
+const isServiceSubject = (subject: string): boolean =>
+  API_SUBJECTS.has(subject) || subject.startsWith("$SRV.") || /^stui\.instance\.[^.]+\.request$/.test(subject);
 
 const EMPTY_OBJECT = new TextEncoder().encode("{}");
 

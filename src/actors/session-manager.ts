@@ -9,7 +9,8 @@ import { KeyedQueue } from "./concurrency.js";
 import { ImageLeases, type LeaseOptions } from "./image-leases.js";
 import { imageStatuses, orphanSessions, restoreSessions, stateOf, sweepOrphans } from "./session-ops.js";
 import { handlers, type HandlerContext } from "./session-requests.js";
-import type { RequestHandler, SessionStore, StoreProblem } from "../ports.js";
+import { forwardTarget, type ClusterView } from "./routing.js";
+import type { HandleOptions, Peers, RequestHandler, SessionStore, StoreProblem } from "../ports.js";
 import { errorAnswer, isStoreWriteError } from "../errors.js";
 import { stderrLogger, type Logger } from "../logger.js";
 import {
@@ -46,11 +47,14 @@ export interface SessionManagerOptions {
   readonly natsStatus?: () => NatsLinkStatus | null;
   /** Wall-clock milliseconds. @default Date.now */
   readonly now?: () => number;
+  /** This instance's `instance_id`: the `owner` its images are listed with. @default null (no NATS) */
+  readonly instanceId?: string;
   /**
    * Shared ownership: connect only the images whose lease this instance holds (see
-   * image-leases.ts). Absent: every configured image is connected here.
+   * image-leases.ts), and forward what needs another owner's connection to it through `peers`.
+   * Absent: every configured image is connected here.
    */
-  readonly leases?: LeaseOptions;
+  readonly leases?: LeaseOptions & { readonly peers: Peers };
   /** Passed to the actor: a simulated clock, or the inspector's observer. */
   readonly actorOptions?: Pick<ActorOptions<typeof liveSessionManagerMachine>, "clock" | "inspect">;
 }
@@ -59,7 +63,9 @@ export interface SessionManagerOptions {
 const STORE_RETRY_MS = 1000;
 
 export class SessionManager implements RequestHandler {
-  private readonly ctx: HandlerContext;
+  private ctx: HandlerContext;
+  /** The same, for requests another instance forwarded here. */
+  private forwardedCtx: HandlerContext;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly retries = new Set<NodeJS.Timeout>();
   private unwatch: () => void = () => undefined;
@@ -74,8 +80,26 @@ export class SessionManager implements RequestHandler {
     natsStatus: () => NatsLinkStatus | null,
     /** Files the store could not load (already logged and moved aside). */
     readonly problems: readonly StoreProblem[],
+    private readonly instanceId: string | null,
   ) {
-    this.ctx = { actor, store, queue: new KeyedQueue(), logger, now, natsStatus, runLater: (work) => this.run(work) };
+    this.ctx = {
+      actor,
+      store,
+      queue: new KeyedQueue(),
+      logger,
+      now,
+      natsStatus,
+      runLater: (work) => this.run(work),
+      instanceId,
+      cluster: null,
+      forwarded: false,
+    };
+    this.forwardedCtx = { ...this.ctx, forwarded: true };
+  }
+
+  private share(cluster: ClusterView): void {
+    this.ctx = { ...this.ctx, cluster };
+    this.forwardedCtx = { ...this.ctx, forwarded: true };
   }
 
   /**
@@ -104,6 +128,7 @@ export class SessionManager implements RequestHandler {
       now,
       options.natsStatus ?? (() => null),
       loaded.problems,
+      options.instanceId ?? null,
     );
     actor.on("work", ({ work }) => manager.run(work));
     logImageChanges(actor, logger);
@@ -111,7 +136,11 @@ export class SessionManager implements RequestHandler {
     actor.start();
     // The registry is a view of the store: every durable change reaches it through the feed.
     manager.unwatch = options.store.watch((change) => actor.send({ type: "STORE.CHANGED", change }));
-    if (options.leases !== undefined) manager.leases = ImageLeases.start(options.images, options.leases, actor, logger);
+    if (options.leases !== undefined) {
+      const leases = ImageLeases.start(options.images, options.leases, actor, logger);
+      manager.leases = leases;
+      manager.share({ self: options.leases.owner, leases, peers: options.leases.peers });
+    }
     const configured = new Set(options.images.map((i) => i.id));
     const unknown = new Set(loaded.records.map((r) => r.session.image_id).filter((id) => !configured.has(id)));
     // In the background: a large store must not hold up the start.
@@ -124,12 +153,18 @@ export class SessionManager implements RequestHandler {
     return manager;
   }
 
-  /** Serves one request. Never rejects: every failure is the protocol's `Error` response. */
-  async handle<K extends RequestType>(request: RequestOf<K>): Promise<ResponseTo<K>> {
+  /**
+   * Serves one request, here or (shared images) at the owner of the image it needs. Never
+   * rejects: every failure is the protocol's `Error` response.
+   */
+  async handle<K extends RequestType>(request: RequestOf<K>, options: HandleOptions = {}): Promise<ResponseTo<K>> {
     if (this.stopping) return errorResponse("Internal", "the session manager is stopping");
+    const ctx = options.forwarded === true ? this.forwardedCtx : this.ctx;
     const handler = handlers[request.type] as (ctx: HandlerContext, request: RequestOf<K>) => Promise<ResponseTo<K>>;
     try {
-      return await this.track(handler(this.ctx, request));
+      const owner = forwardTarget(ctx, request);
+      if (owner !== null && ctx.cluster !== null) return await this.track(ctx.cluster.peers.ask(owner, request));
+      return await this.track(handler(ctx, request));
     } catch (error) {
       return this.failure(request.type, error);
     }
@@ -148,8 +183,12 @@ export class SessionManager implements RequestHandler {
     this.retries.clear();
     await this.idle();
     // Each image says goodbye (a final Disconnected status) before the connections are stopped.
+    const reason =
+      this.leases === null
+        ? "the service is stopping"
+        : `instance ${this.instanceId} is stopping: handing the image over`;
     for (const entry of stateOf(this.ctx).images.values()) {
-      if (entry.crash === null) entry.ref.send({ type: "DISCONNECT" });
+      if (entry.crash === null) entry.ref.send({ type: "DISCONNECT", reason });
     }
     // Only then handed over: another instance connects at once, and never while this one does.
     await this.leases?.release();

@@ -29,6 +29,8 @@ export interface ManagerCore {
   readonly logger: Logger;
   /** Wall-clock milliseconds. */
   readonly now: () => number;
+  /** This instance's `instance_id`, the `owner` of its images; `null` when it runs without NATS. */
+  readonly instanceId: string | null;
 }
 
 export const sessionKey = (id: string): string => `session:${id}`;
@@ -50,6 +52,7 @@ export function imageStatus(core: ManagerCore, imageId: string): ImageConnection
     active_sessions: counts.active,
     orphaned_sessions: counts.orphaned,
     last_activity: registry.lastActivityOf(imageId),
+    owner: core.instanceId,
   };
 }
 

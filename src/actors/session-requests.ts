@@ -11,7 +11,6 @@ import {
   deleteSession,
   imageKey,
   imageStatus,
-  imageStatuses,
   isoNow,
   notice,
   orphanSessions,
@@ -20,12 +19,12 @@ import {
   sessionKey,
   stateOf,
   writeSession,
-  type ManagerCore,
 } from "./session-ops.js";
+import { awaitConnected, clusterStatuses, type RoutedCore } from "./routing.js";
 import { RequestError } from "../errors.js";
 import { UNREVISIONED } from "../ports.js";
 import { isStoreWriteError } from "../errors.js";
-import { imageStatusOf, type ManagerWork } from "../machines/session-manager.js";
+import type { ManagerWork } from "../machines/session-manager.js";
 import { isActive, isOrphaned } from "../machines/session-registry.js";
 import type { RESPONSE_FOR } from "../protocol/index.js";
 import {
@@ -41,7 +40,7 @@ import {
 } from "../protocol/index.js";
 
 /** What the handlers need besides the core. */
-export interface HandlerContext extends ManagerCore {
+export interface HandlerContext extends RoutedCore {
   /** The service's NATS link for the health summary; `null` when running without NATS. */
   readonly natsStatus: () => NatsLinkStatus | null;
   /** Runs background work, tried again while the store cannot write. */
@@ -61,6 +60,7 @@ function requireImage(ctx: HandlerContext, imageId: string): ImageConnectionStat
 function requireKnownImage(ctx: HandlerContext, imageId: string): void {
   const { images, registry } = stateOf(ctx);
   if (images.has(imageId) || registry.hasSessionsOn(imageId)) return;
+  if (ctx.cluster?.leases.images().some((i) => i.config.id === imageId) === true) return;
   throw new RequestError("ImageNotFound", `no image ${imageId} and no sessions stored for it`);
 }
 
@@ -78,14 +78,14 @@ function metadata(session: SessionStateData, status: SessionMetadata["connection
 
 const listImageSessions: Handler<"ListImageSessions"> = async (ctx, request) => {
   if (request.image_id !== null) requireKnownImage(ctx, request.image_id);
-  const { images, registry } = stateOf(ctx);
-  const statusOf = new Map([...images].map(([id, entry]) => [id, imageStatusOf(entry).status]));
+  const { registry } = stateOf(ctx);
+  const statusOf = new Map((await clusterStatuses(ctx)).map((s) => [s.image_id, s.status]));
   const sessions: SessionMetadata[] = [];
   for (const s of registry.sessionsOf(request.image_id)) {
     const status = statusOf.get(s.image_id) ?? "Disconnected";
     if (request.include_disconnected || (status === "Connected" && !isOrphaned(s))) sessions.push(metadata(s, status));
   }
-  return Promise.resolve({ type: "ImageSessions", sessions });
+  return { type: "ImageSessions", sessions };
 };
 
 const getImageSessionStats: Handler<"GetImageSessionStats"> = async (ctx, request) => {
@@ -143,15 +143,23 @@ const switchImageContext: Handler<"SwitchImageContext"> = (ctx, request) =>
     return { type: "ContextSwitched", ...switched };
   });
 
-/** Without `preserve_context`, the client's open sessions on the image it leaves are closed. */
+/**
+ * Without `preserve_context`, the client's open sessions on the image it leaves are closed: here,
+ * or by that image's owner when another instance owns it.
+ */
 async function closeClientSessions(ctx: HandlerContext, clientId: string, imageId: string): Promise<void> {
+  const owner = stateOf(ctx).images.has(imageId)
+    ? null
+    : (ctx.cluster?.leases.images().find((i) => i.config.id === imageId)?.owner ?? null);
   for (const s of stateOf(ctx).registry.sessionsOf(imageId)) {
     if (s.client_id !== clientId || !isActive(s)) continue;
-    await closeSession(
-      ctx,
-      { type: "CloseSession", session_id: s.session_id, save_state: true },
-      "context switched away",
-    );
+    const request: RequestOf<"CloseSession"> = { type: "CloseSession", session_id: s.session_id, save_state: true };
+    if (owner === null || ctx.cluster === null || owner === ctx.cluster.self) {
+      await closeSession(ctx, request, "context switched away");
+      continue;
+    }
+    const answer = await ctx.cluster.peers.ask(owner, request);
+    if (answer.type === "Error") throw new RequestError(answer.code, `instance ${owner}: ${answer.message}`);
   }
 }
 
@@ -244,10 +252,13 @@ const connectImage: Handler<"ConnectImage"> = async (ctx, request) => {
     if (existing.status === "Failed") ctx.actor.send({ type: "IMAGE.RETRY", imageId: request.image_id });
     return { type: "ImageConnected", ...requireImage(ctx, request.image_id) };
   }
-  ctx.actor.send({
-    type: "IMAGE.ADD",
-    config: { id: request.image_id, address: request.address, name: request.name },
-  });
+  const config = { id: request.image_id, address: request.address, name: request.name };
+  if (ctx.cluster !== null) {
+    // Shared: the image is leased like the configured ones; whoever takes its lease connects it.
+    ctx.cluster.leases.add(config);
+    return { type: "ImageConnected", ...(await awaitConnected(ctx, request.image_id)) };
+  }
+  ctx.actor.send({ type: "IMAGE.ADD", config });
   // Answer with the first outcome (Connected, or the first failed attempt) rather than Unknown.
   const ref = imageRef(ctx, request.image_id);
   const connectTimeoutMs = ref.getSnapshot().context.policy.connectTimeoutMs;
@@ -270,12 +281,10 @@ const disconnectImage: Handler<"DisconnectImage"> = async (ctx, request) => {
   return { type: "ImageDisconnected", image_id: request.image_id };
 };
 
-const listImages: Handler<"ListImages"> = async (ctx) => {
-  return Promise.resolve({ type: "Images", images: imageStatuses(ctx) });
-};
+const listImages: Handler<"ListImages"> = async (ctx) => ({ type: "Images", images: await clusterStatuses(ctx) });
 
 const getConnectionHealthSummary: Handler<"GetConnectionHealthSummary"> = async (ctx) => {
-  const images = imageStatuses(ctx);
+  const images = await clusterStatuses(ctx);
   const by_status = Object.fromEntries(CONNECTION_STATUSES.map((s) => [s, 0])) as Record<
     (typeof CONNECTION_STATUSES)[number],
     number
@@ -288,7 +297,7 @@ const getConnectionHealthSummary: Handler<"GetConnectionHealthSummary"> = async 
     by_status[image.status] += 1;
     by_health[image.connection_health] += 1;
   }
-  return Promise.resolve({
+  return {
     type: "ConnectionHealthSummary",
     total_images: images.length,
     by_status,
@@ -298,10 +307,11 @@ const getConnectionHealthSummary: Handler<"GetConnectionHealthSummary"> = async 
       status: i.status,
       connection_health: i.connection_health,
       rtt_ms: i.rtt_ms,
+      owner: i.owner,
     })),
     nats: ctx.natsStatus(),
     store: ctx.store.status(),
-  });
+  };
 };
 
 const getClientContext: Handler<"GetClientContext"> = async (ctx, request) =>

@@ -58,7 +58,7 @@ export function initialContext(input: ImageConnectionInput): ImageConnectionCont
   const policy = { ...DEFAULT_POLICY, ...input.policy };
   return {
     policy,
-    env: { now: input.now ?? Date.now, random: input.random ?? Math.random },
+    env: { now: input.now ?? Date.now, random: input.random ?? Math.random, fence: input.fence ?? (() => true) },
     image: {
       image_id: input.imageId,
       name: input.name ?? null,
@@ -73,6 +73,7 @@ export function initialContext(input: ImageConnectionInput): ImageConnectionCont
       rtt_ms: null,
       image_name: null,
       image_version: null,
+      owner: null,
     },
     generation: 0,
     attempt: 0,

@@ -57,7 +57,7 @@ export interface ImageConnectionContext {
    * Injected time and randomness. Kept in an object: xstate's `assign` would call a function
    * found at the top level of an assigned object as a property assigner.
    */
-  readonly env: { readonly now: () => number; readonly random: () => number };
+  readonly env: { readonly now: () => number; readonly random: () => number; readonly fence: () => boolean };
   readonly image: ImageConnectionStatus;
   /** Generation of the current link; events of older links are ignored. */
   readonly generation: number;

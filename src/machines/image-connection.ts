@@ -44,12 +44,17 @@ export interface ImageConnectionInput {
   readonly now?: () => number;
   /** Uniform in [0, 1); tests pass a fixed one. @default Math.random */
   readonly random?: () => number;
+  /**
+   * Asked by the link right before each send: `false` and nothing more is sent (the link closes).
+   * With shared images, whether this instance's lease on the image is still valid. @default always
+   */
+  readonly fence?: () => boolean;
 }
 
 export type ImageConnectionEvent =
   | { readonly type: "REQUEST"; readonly request: ImageRequest; readonly timeoutMs?: number }
-  /** Close the link and stay Disconnected. */
-  | { readonly type: "DISCONNECT" }
+  /** Close the link and stay Disconnected. @default reason "disconnect requested" */
+  | { readonly type: "DISCONNECT"; readonly reason?: string }
   /** From Failed: start over. */
   | { readonly type: "RETRY" }
   /** The host's network changed: probe at once when Connected, else retry at once. */
@@ -122,6 +127,7 @@ export const imageConnectionMachine = setup({
           heartbeatIntervalMs: context.policy.heartbeatIntervalMs,
           heartbeatTimeoutMs: context.policy.heartbeatTimeoutMs,
           maxMessageBytes: context.policy.maxMessageBytes,
+          fence: context.env.fence,
         },
       });
     }),
@@ -233,7 +239,10 @@ export const imageConnectionMachine = setup({
   context: ({ input }) => initialContext(input),
   initial: "Unknown",
   on: {
-    DISCONNECT: { target: ".Disconnected", actions: { type: "setReason", params: { reason: "disconnect requested" } } },
+    DISCONNECT: {
+      target: ".Disconnected",
+      actions: { type: "setReason", params: ({ event }) => ({ reason: event.reason ?? "disconnect requested" }) },
+    },
   },
   states: {
     Unknown: {

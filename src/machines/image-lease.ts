@@ -4,8 +4,11 @@
  * actor's clock (delays) plus the injected `now` (wall clock, to judge another's `expiresAt`) and
  * `monotonic` (to judge its own lease).
  *
- * - `Reading`: the stored lease. None, lapsed, or its own: `Taking`; another's that still runs:
- *   `Standby` until it lapses (read again every `standbyPollMs`, in case it is released early).
+ * - `Reading`: the stored lease. None, lapsed, or its own: `Taking`, if this instance is `eager`
+ *   (among the least loaded: that spreads the images), else `Deferring` and taken anyway once it
+ *   has been free for `patienceMs` (so an image is never left unowned). Another's that still runs:
+ *   `Standby` until it lapses (read again every `standbyPollMs`, or at once on `POKE`: the lease
+ *   store saw it change, e.g. released).
  * - `Taking`: a compare-and-set on the revision read. Won: `Owning`; lost the race: `Reading`.
  * - `Owning`: renewed every third of the TTL (each a compare-and-set on the held revision). The
  *   owner trusts only its own monotonic clock: the lease is valid until `ttl - margin` after the
@@ -13,6 +16,8 @@
  *   whether the renewal is still in flight (a process paused past its TTL wakes up here), the
  *   lease is `Lost`; a renewal refused because the revision moved (taken over) loses it at once.
  *   `owned` and `lost` are emitted: the manager connects the image, and stops sending to it.
+ * - `HAND_OVER` while owning: the lease is given up for another instance to take (balancing);
+ *   then back to `Reading`, where it waits like any other free lease.
  * - `Released` (final) on `RELEASE`: the lease is given up, so another instance takes it at once.
  *
  * The revision of the held lease is the fencing token every owner-side write carries.
@@ -35,6 +40,13 @@ export interface LeaseInput {
    * soon). @default the smaller of a third of the TTL and 1000
    */
   readonly standbyPollMs?: number;
+  /**
+   * Whether to take a free lease at once: this instance is among the least loaded. Asked when the
+   * lease is read free. @default always
+   */
+  readonly eager?: () => boolean;
+  /** How long a free lease waits for an eager instance before this one takes it. @default min(ttl/2, 3000) */
+  readonly patienceMs?: number;
   /** Wall-clock milliseconds. @default Date.now */
   readonly now?: () => number;
   /** Monotonic milliseconds: the actor clock's, in tests. @default performance.now */
@@ -48,6 +60,9 @@ export interface LeaseContext {
   readonly marginMs: number;
   readonly retryMs: number;
   readonly standbyPollMs: number;
+  readonly patienceMs: number;
+  /** Since when (monotonic ms) the lease has been read free without being taken; `null`: it was not. */
+  readonly freeSince: number | null;
   /** The lease held, or the one last read. */
   readonly lease: Lease | null;
   /** When the write that produced the held lease was sent (monotonic ms); `null`: none held. */
@@ -56,10 +71,15 @@ export interface LeaseContext {
   readonly sentAt: number;
   /** Why the lease was last lost. */
   readonly lostReason: string;
-  readonly env: { readonly now: () => number; readonly monotonic: () => number };
+  readonly env: { readonly now: () => number; readonly monotonic: () => number; readonly eager: () => boolean };
 }
 
-export type LeaseEvent = { readonly type: "RELEASE" };
+export type LeaseEvent =
+  | { readonly type: "RELEASE" }
+  /** Give the held lease up for another instance to take, and keep competing. */
+  | { readonly type: "HAND_OVER" }
+  /** The stored lease changed: read it now rather than at the next poll. */
+  | { readonly type: "POKE" };
 
 export type LeaseEmitted =
   | { readonly type: "owned"; readonly lease: Lease; readonly takenOverFrom: string | null }
@@ -85,6 +105,10 @@ const writeInput = ({ context }: { context: LeaseContext }): WriteInput => ({
   ttlMs: context.ttlMs,
   expectedRevision: context.lease?.revision ?? 0,
 });
+
+/** None, lapsed, or this instance's own. */
+const isFree = (context: LeaseContext, lease: Lease | null): boolean =>
+  lease === null || lease.owner === context.owner || lease.expiresAt <= context.env.now();
 
 /** A write refused because the stored revision moved: another instance holds or took the lease. */
 const isConflict = (error: unknown): boolean => error instanceof Error && error.name === "RevisionConflictError";
@@ -112,8 +136,13 @@ export const imageLeaseMachine = setup({
       Math.min(context.standbyPollMs, Math.max(0, (context.lease?.expiresAt ?? 0) - context.env.now())),
   },
   guards: {
-    free: ({ context }, lease: Lease | null) =>
-      lease === null || lease.owner === context.owner || lease.expiresAt <= context.env.now(),
+    free: ({ context }, lease: Lease | null) => isFree(context, lease),
+    /** Free and taken now: its own lease, an eager instance, or free for long enough. */
+    takeNow: ({ context }, lease: Lease | null) =>
+      isFree(context, lease) &&
+      (lease?.owner === context.owner ||
+        context.env.eager() ||
+        (context.freeSince !== null && context.env.monotonic() - context.freeSince >= context.patienceMs)),
   },
 }).createMachine({
   id: "lease",
@@ -126,11 +155,17 @@ export const imageLeaseMachine = setup({
       marginMs: input.marginMs ?? ttlMs / 10,
       retryMs: input.retryMs ?? 1000,
       standbyPollMs: input.standbyPollMs ?? Math.min(ttlMs / 3, 1000),
+      patienceMs: input.patienceMs ?? Math.min(ttlMs / 2, 3000),
+      freeSince: null,
       lease: null,
       validFrom: null,
       sentAt: 0,
       lostReason: "",
-      env: { now: input.now ?? Date.now, monotonic: input.monotonic ?? (() => performance.now()) },
+      env: {
+        now: input.now ?? Date.now,
+        monotonic: input.monotonic ?? (() => performance.now()),
+        eager: input.eager ?? (() => true),
+      },
     };
   },
   initial: "Reading",
@@ -142,17 +177,27 @@ export const imageLeaseMachine = setup({
         input: ({ context }) => ({ imageId: context.imageId }),
         onDone: [
           {
-            guard: { type: "free", params: ({ event }) => event.output },
+            guard: { type: "takeNow", params: ({ event }) => event.output },
             target: "Taking",
-            actions: assign({ lease: ({ event }) => event.output }),
+            actions: assign({ lease: ({ event }) => event.output, freeSince: null }),
           },
-          { target: "Standby", actions: assign({ lease: ({ event }) => event.output }) },
+          {
+            guard: { type: "free", params: ({ event }) => event.output },
+            target: "Deferring",
+            actions: assign({
+              lease: ({ event }) => event.output,
+              freeSince: ({ context }) => context.freeSince ?? context.env.monotonic(),
+            }),
+          },
+          { target: "Standby", actions: assign({ lease: ({ event }) => event.output, freeSince: null }) },
         ],
         onError: "Waiting",
       },
     },
     Waiting: { after: { retry: "Reading" } },
-    Standby: { after: { standby: "Reading" } },
+    Standby: { after: { standby: "Reading" }, on: { POKE: "Reading" } },
+    /** Free, left a moment for a less loaded instance. */
+    Deferring: { after: { standby: "Reading" }, on: { POKE: "Reading" } },
     Taking: {
       entry: assign({ sentAt: ({ context }) => context.env.monotonic() }),
       invoke: {
@@ -209,7 +254,22 @@ export const imageLeaseMachine = setup({
           },
         },
       },
-      on: { RELEASE: "Releasing" },
+      on: { RELEASE: "Releasing", HAND_OVER: "HandingOver" },
+    },
+    HandingOver: {
+      entry: assign({ validFrom: null }),
+      invoke: {
+        src: "release",
+        input: ({ context }) => {
+          if (context.lease === null) throw new Error("no lease to hand over");
+          return context.lease;
+        },
+        onDone: {
+          target: "Deferring",
+          actions: assign({ lease: null, freeSince: ({ context }) => context.env.monotonic() }),
+        },
+        onError: { target: "Deferring", actions: assign({ freeSince: ({ context }) => context.env.monotonic() }) },
+      },
     },
     Lost: {
       entry: emit(({ context }) => ({

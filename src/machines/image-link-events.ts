@@ -11,6 +11,8 @@ export interface LinkInput {
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly maxMessageBytes: number;
+  /** Asked right before each send; `false`: the frame is dropped and the link goes down. */
+  readonly fence: () => boolean;
 }
 
 /** What the machine tells its link. */

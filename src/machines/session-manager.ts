@@ -80,6 +80,10 @@ interface ImageEntry {
   readonly ref: ImageConnectionActor;
   /** Why the connection actor crashed; `null` while it runs. */
   readonly crash: string | null;
+  /** Whether this instance may still speak for the image (its lease); nothing is emitted otherwise. */
+  readonly fence: () => boolean;
+  /** The instance the image was taken over from, until its first Connected status says so. */
+  readonly takenOverFrom: string | null;
 }
 
 export interface SessionManagerContext {
@@ -105,8 +109,19 @@ export type ManagerWork =
   | { readonly kind: "sweep" };
 
 export type SessionManagerEvent =
-  | { readonly type: "IMAGE.ADD"; readonly config: ImageConfig }
-  | { readonly type: "IMAGE.REMOVE"; readonly imageId: string }
+  | {
+      readonly type: "IMAGE.ADD";
+      readonly config: ImageConfig;
+      /**
+       * Shared images: whether this instance's lease is still valid, asked before every send to
+       * the image and every status or health emitted for it. @default always
+       */
+      readonly fence?: () => boolean;
+      /** The instance whose lapsed lease this one took over. @default null */
+      readonly takenOverFrom?: string | null;
+    }
+  /** Stops the image's connection; its last status says `reason`. @default "image removed" */
+  | { readonly type: "IMAGE.REMOVE"; readonly imageId: string; readonly reason?: string }
   /** Respawns a crashed connection, or has a Failed one start over. */
   | { readonly type: "IMAGE.RETRY"; readonly imageId: string }
   | { readonly type: "IMAGE.STATUS"; readonly data: ImageStatusChanged }
@@ -145,18 +160,29 @@ export function imageStatusOf(entry: ImageEntry): ImageConnectionStatus {
   return entry.crash === null ? image : { ...image, status: "Failed", connection_health: "Unknown", rtt_ms: null };
 }
 
+const ALWAYS = (): boolean => true;
+
+type Spawn = Pick<ImageEntry, "config" | "fence" | "takenOverFrom">;
+
 /** The image to spawn a connection for: a new one, or a crashed one retried; `null`: none. */
-function configToSpawn(context: SessionManagerContext, event: SessionManagerEvent): ImageConfig | null {
+function imageToSpawn(context: SessionManagerContext, event: SessionManagerEvent): Spawn | null {
   switch (event.type) {
     case "IMAGE.ADD":
-      return context.images.has(event.config.id) ? null : event.config;
+      if (context.images.has(event.config.id)) return null;
+      return { config: event.config, fence: event.fence ?? ALWAYS, takenOverFrom: event.takenOverFrom ?? null };
     case "IMAGE.RETRY": {
       const entry = context.images.get(event.imageId);
-      return entry !== undefined && entry.crash !== null ? entry.config : null;
+      return entry !== undefined && entry.crash !== null ? entry : null;
     }
     default:
       return null;
   }
+}
+
+/** The image's entry while this instance may speak for it (see `ImageEntry.fence`). */
+function speaking(context: SessionManagerContext, imageId: string): ImageEntry | null {
+  const entry = context.images.get(imageId);
+  return entry !== undefined && entry.fence() ? entry : null;
 }
 
 export const sessionManagerMachine = setup({
@@ -173,8 +199,9 @@ export const sessionManagerMachine = setup({
   actions: {
     /** Spawns the connection of an added image, or a fresh one for a crashed image on retry. */
     spawnImage: assign(({ context, event, spawn }) => {
-      const config = configToSpawn(context, event);
-      if (config === null) return {};
+      const spawned = imageToSpawn(context, event);
+      if (spawned === null) return {};
+      const { config, fence, takenOverFrom } = spawned;
       const ref = spawn("connection", {
         id: config.id,
         systemId: config.id,
@@ -184,10 +211,12 @@ export const sessionManagerMachine = setup({
           name: config.name ?? null,
           policy: context.policy.connection,
           now: context.env.now,
+          fence,
         },
       });
       spawn("watch", { id: watcherId(config.id), input: { ref } });
-      return { images: new Map(context.images).set(config.id, { config, ref, crash: null }) };
+      const entry: ImageEntry = { config, ref, crash: null, fence, takenOverFrom };
+      return { images: new Map(context.images).set(config.id, entry) };
     }),
     removeImage: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "IMAGE.REMOVE") return;
@@ -200,14 +229,15 @@ export const sessionManagerMachine = setup({
       images.delete(event.imageId);
       enqueue.assign({ images });
       const previous = imageStatusOf(entry).status;
-      if (previous !== "Disconnected") {
+      // An image whose lease was lost is another instance's to speak for.
+      if (previous !== "Disconnected" && entry.fence()) {
         enqueue.emit({
           type: "status",
           data: {
             image_id: event.imageId,
             status: "Disconnected",
             previous_status: previous,
-            reason: "image removed",
+            reason: event.reason ?? "image removed",
             at: isoTime(context.env.now()),
           },
         });
@@ -238,8 +268,17 @@ export const sessionManagerMachine = setup({
     }),
     forwardStatus: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "IMAGE.STATUS") return;
-      const { data } = event;
-      if (!context.images.has(data.image_id)) return;
+      const entry = speaking(context, event.data.image_id);
+      if (entry === null) return;
+      let { data } = event;
+      if (entry.takenOverFrom !== null && data.status === "Connected") {
+        // Consumers tell a takeover from an outage by this reason.
+        const takenOver = `taken over from ${entry.takenOverFrom}`;
+        data = { ...data, reason: data.reason === null ? takenOver : `${takenOver}; ${data.reason}` };
+        enqueue.assign({
+          images: new Map(context.images).set(data.image_id, { ...entry, takenOverFrom: null }),
+        });
+      }
       enqueue.emit({ type: "status", data });
       if (data.status === "Failed") {
         enqueue.raise(
@@ -253,11 +292,11 @@ export const sessionManagerMachine = setup({
         enqueue.emit({ type: "work", work: { kind: "restore", imageId: data.image_id } });
     }),
     forwardHealth: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== "IMAGE.HEALTH" || !context.images.has(event.data.image_id)) return;
+      if (event.type !== "IMAGE.HEALTH" || speaking(context, event.data.image_id) === null) return;
       enqueue.emit({ type: "health", data: event.data });
     }),
     orphanFailed: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== "IMAGE.GRACE_EXPIRED" || !context.images.has(event.imageId)) return;
+      if (event.type !== "IMAGE.GRACE_EXPIRED" || speaking(context, event.imageId) === null) return;
       const reason = `image failed for longer than ${context.policy.failedGraceMs} ms`;
       enqueue.emit({ type: "work", work: { kind: "orphan", imageId: event.imageId, reason } });
     }),

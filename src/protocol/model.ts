@@ -82,6 +82,11 @@ export const ImageConnectionStatus = z.object({
   /** What the image says of itself (`system_info`). */
   image_name: z.string().nullable(),
   image_version: z.string().nullable(),
+  /**
+   * The `instance_id` of the instance that owns (connects) the image; `null`: none right now (an
+   * instance died and its lease has not lapsed yet, or the service runs without NATS).
+   */
+  owner: ImageId.nullable().default(null),
 });
 export type ImageConnectionStatus = z.infer<typeof ImageConnectionStatus>;
 
@@ -123,6 +128,8 @@ export const ImageHealthEntry = z.object({
   status: ConnectionStatus,
   connection_health: ConnectionHealth,
   rtt_ms: Millis.nullable(),
+  /** As in `ImageConnectionStatus`. */
+  owner: ImageId.nullable().default(null),
 });
 export type ImageHealthEntry = z.infer<typeof ImageHealthEntry>;
 

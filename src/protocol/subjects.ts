@@ -9,6 +9,11 @@ export const API_PREFIX = "stui.api";
 /** The endpoint that takes the externally tagged `Request` envelope. */
 export const API_REQUEST_SUBJECT = `${API_PREFIX}.request`;
 export const SERVICE_NAME = "stui";
+/**
+ * Where one instance takes the tagged `Request` itself (with `cluster.lease_ttl_ms`): what another
+ * instance forwards to the owner of an image, or what a client sends to ask that instance.
+ */
+export const instanceRequestSubject = (instanceId: string): string => `stui.instance.${instanceId}.request`;
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 /** A configured id is used as one subject token, so it may not contain `.`, `*`, `>` or spaces. */

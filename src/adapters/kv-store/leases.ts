@@ -21,7 +21,7 @@
  * Per-key TTL is never used: a lease lapses at `expires_at`, as judged by whoever reads it.
  */
 import { jetstreamManager, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { KeyedQueue } from "../../actors/concurrency.js";
 import { isoTime } from "../../clock.js";
 import { InvalidRecordError, RevisionConflictError, StoreClosedError, StoreUnavailableError } from "../../errors.js";
@@ -83,9 +83,11 @@ function decodeValue(data: Uint8Array): LeaseValue | null {
 
 export class KvLeaseStore implements LeaseStore {
   private readonly queue = new KeyedQueue();
+  private readonly watches = new Set<Subscription>();
   private closed = false;
 
   private constructor(
+    private readonly nc: NatsConnection,
     private readonly bucket: Bucket,
     private readonly jsm: JetStreamManager,
     private readonly now: () => number,
@@ -102,7 +104,7 @@ export class KvLeaseStore implements LeaseStore {
     } catch (error) {
       throw unavailable(error);
     }
-    return new KvLeaseStore(bucket, jsm, options.now ?? Date.now, options.logger ?? stderrLogger);
+    return new KvLeaseStore(options.nc, bucket, jsm, options.now ?? Date.now, options.logger ?? stderrLogger);
   }
 
   async get(imageId: string): Promise<Lease | null> {
@@ -155,8 +157,27 @@ export class KvLeaseStore implements LeaseStore {
     return leases;
   }
 
+  /** A plain subscription to the bucket's subjects: every write is a publish on `$KV.<bucket>.<image id>`. */
+  watch(onChange: (imageId: string) => void): () => void {
+    this.checkOpen();
+    const subscription = this.nc.subscribe(`${this.bucket.prefix}>`, {
+      callback: (error, msg) => {
+        if (error !== null) return;
+        const imageId = msg.subject.slice(this.bucket.prefix.length);
+        if (ImageId.safeParse(imageId).success) onChange(imageId);
+      },
+    });
+    this.watches.add(subscription);
+    return () => {
+      this.watches.delete(subscription);
+      subscription.unsubscribe();
+    };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    for (const subscription of this.watches) subscription.unsubscribe();
+    this.watches.clear();
     await this.queue.idle();
   }
 
