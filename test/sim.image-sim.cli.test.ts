@@ -57,6 +57,8 @@ describe("image-sim cli - flags", () => {
     expect((await child.exited).code).toBe(0);
     expect(child.stdout()).toContain("usage: stui image-sim --bind ENDPOINT");
     expect(child.stdout()).toContain("exit-on <command>|off");
+    expect(child.stdout()).toContain("--peer-log");
+    expect(child.stdout()).toMatch(/^ {2}peers {2,}answer "ok peers \{json\}"/m);
   });
 
   it("image-sim cli - is listed by stui --help", async () => {

@@ -1,6 +1,7 @@
 /**
- * `stui image-sim`: a simulated Smalltalk image on a ZeroMQ REP socket. Its faults can be set by
- * flags at start and changed later by control lines on stdin, which is how tests drive it.
+ * `stui image-sim`: a simulated Smalltalk image on a ZeroMQ socket with REP semantics. Its faults
+ * can be set by flags at start and changed later by control lines on stdin, which is how tests
+ * drive it; `--peer-log` and the `peers` control line tell who is connected and what each sent.
  */
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -15,10 +16,17 @@ import {
   type Parsed,
 } from "../sim/faults.js";
 import { ImageSim } from "../sim/image-sim.js";
+import type { PeerLogEntry } from "../sim/peers.js";
+
+const PEERS_USAGE = [
+  'peers                      answer "ok peers {json}": {connected, peers: [{peer, requests,',
+  "                           last_command, last_at}]}, every peer that sent a request",
+];
 
 const USAGE = `usage: stui image-sim --bind ENDPOINT [options]
 
-Runs a simulated Smalltalk image that speaks the image protocol on a ZeroMQ REP socket.
+Runs a simulated Smalltalk image that speaks the image protocol on a ZeroMQ socket that behaves
+as a REP socket (a ROUTER answering one request at a time, so that it knows each request's peer).
 Prints "ready <endpoint>" once bound (the real port when bound to port * or 0).
 
 options:
@@ -31,10 +39,15 @@ options:
   --garbage                answer every request with bytes that are not JSON
   --oversized BYTES        answer every request with one frame of BYTES bytes
   --exit-on COMMAND        exit with code 3, without replying, on a request with COMMAND
+  --peer-log               print a line per peer event: peer {"at":MS,"event":E,"peer":ID,
+                           "command":C,"connected":N}; E is accepted, disconnected (peer null:
+                           the socket event cannot name it) or request (command null when the
+                           request did not decode); a peer is one connection, ID its routing
+                           id in hex; N the connections open now
   -h, --help               this text
 
 control lines on stdin (answered "ok <line>" or "error <reason>" on stdout):
-${CONTROL_USAGE.map((line) => `  ${line}`).join("\n")}`;
+${[...CONTROL_USAGE, ...PEERS_USAGE].map((line) => `  ${line}`).join("\n")}`;
 
 const options = {
   bind: { type: "string" },
@@ -46,6 +59,7 @@ const options = {
   garbage: { type: "boolean", default: false },
   oversized: { type: "string" },
   "exit-on": { type: "string" },
+  "peer-log": { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -81,6 +95,18 @@ function faultsFrom(values: {
   };
 }
 
+const printPeerEvent = (entry: PeerLogEntry): void => console.log(`peer ${JSON.stringify(entry)}`);
+
+/** The answer to one control line (already trimmed): `peers` here, the fault switches in `faults.ts`. */
+function answerControl(sim: ImageSim, line: string): string {
+  const [word] = line.split(/\s+/);
+  if (word === "peers") {
+    return line === "peers" ? `ok peers ${JSON.stringify(sim.peers.report())}` : "error peers: takes no arguments";
+  }
+  const problem = applyControl(sim.faults, line, ["peers"]);
+  return problem === undefined ? `ok ${line}` : `error ${problem}`;
+}
+
 export async function run(argv: string[]): Promise<number> {
   let sim: ImageSim;
   let bind: string;
@@ -92,7 +118,13 @@ export async function run(argv: string[]): Promise<number> {
     }
     if (values.bind === undefined || values.bind === "") throw new UsageError("--bind ENDPOINT is required");
     bind = values.bind;
-    sim = new ImageSim({ name: values.name, imageVersion: values["image-version"], faults: faultsFrom(values) });
+    const onPeerEvent = values["peer-log"] ? printPeerEvent : undefined;
+    sim = new ImageSim({
+      name: values.name,
+      imageVersion: values["image-version"],
+      faults: faultsFrom(values),
+      onPeerEvent,
+    });
   } catch (error) {
     // parseArgs's own messages already name the flag ("Unknown option '--bnd'").
     if (!(error instanceof UsageError) && !(error instanceof TypeError)) throw error;
@@ -114,8 +146,7 @@ export async function run(argv: string[]): Promise<number> {
   control.on("line", (raw) => {
     const line = raw.trim();
     if (line === "") return;
-    const problem = applyControl(sim.faults, line);
-    console.log(problem === undefined ? `ok ${line}` : `error ${problem}`);
+    console.log(answerControl(sim, line));
   });
 
   const stop = (): void => sim.close();

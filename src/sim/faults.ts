@@ -69,11 +69,15 @@ export const CONTROL_USAGE = [
   "exit-on <command>|off      exit (code 3) without replying on <command>",
 ];
 
+/** The control words that switch faults, in the order the usage text shows them. */
+const FAULT_CONTROL_WORDS = ["delay", "block", "garbage", "oversized", "exit-on"] as const;
+
 /**
  * Applies one control line (already trimmed) to `faults`; on a bad line nothing changes. Returns
- * the reason for refusing it, or `undefined`.
+ * the reason for refusing it, or `undefined`. `otherWords` are the control words the caller
+ * answers itself, named with these when a word is unknown.
  */
-export function applyControl(faults: Faults, line: string): string | undefined {
+export function applyControl(faults: Faults, line: string, otherWords: readonly string[] = []): string | undefined {
   const [word = "", ...args] = line.split(/\s+/);
   const rest = line.slice(word.length).trim();
   const onOff = (apply: (value: boolean) => void): string | undefined => {
@@ -114,7 +118,10 @@ export function applyControl(faults: Faults, line: string): string | undefined {
       return orOff(parseOversizedBytes, (bytes) => (faults.oversizedBytes = bytes));
     case "exit-on":
       return orOff(parseCommand, (command) => (faults.exitOn = command));
-    default:
-      return `unknown control command ${JSON.stringify(word)}; expected delay, block, garbage, oversized or exit-on`;
+    default: {
+      const known = [...FAULT_CONTROL_WORDS, ...otherWords];
+      const expected = `${known.slice(0, -1).join(", ")} or ${known.at(-1) ?? ""}`;
+      return `unknown control command ${JSON.stringify(word)}; expected ${expected}`;
+    }
   }
 }

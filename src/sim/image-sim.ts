@@ -1,15 +1,22 @@
 /**
- * A simulated Smalltalk image: the image protocol on a real ZeroMQ REP socket, sessions in memory,
- * and fault switches (see `faults.ts`) that make it misbehave the ways real images do. It stands
- * in for a Pharo image wherever one cannot run: tests, demos, a laptop without a VM.
+ * A simulated Smalltalk image: the image protocol on a real ZeroMQ socket with REP semantics,
+ * sessions in memory, and fault switches (see `faults.ts`) that make it misbehave the ways real
+ * images do. It stands in for a Pharo image wherever one cannot run: tests, demos, a laptop
+ * without a VM.
+ *
+ * The socket is a ROUTER driven exactly as libzmq drives a REP socket (one request at a time, in
+ * arrival order, the envelope sent back as it came), because only a ROUTER tells which peer sent
+ * a request: that is what `peers.ts` records.
  */
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Reply } from "zeromq";
+import { Router } from "zeromq";
+import type { Clock } from "../clock.js";
 import {
   decodeImageRequest,
   encodeImageReply,
   timestamp,
+  type Decoded,
   type ImageCommand,
   type ImageErrorReply,
   type ImageReply,
@@ -21,6 +28,7 @@ import {
 import { parseJson } from "../protocol/json.js";
 import { evaluate } from "./evaluator.js";
 import { noFaults, type Faults } from "./faults.js";
+import { PeerBook, peerId, type PeerLogEntry } from "./peers.js";
 
 export interface ImageSimOptions {
   /** Reported as `image_name`. */
@@ -35,6 +43,10 @@ export interface ImageSimOptions {
   readonly onExitRequested?: (command: ImageCommand) => void;
   /** Largest request frame accepted; libzmq drops a peer that sends more. */
   readonly maxMessageSize?: number;
+  /** Called on every peer event (a connection accepted or lost, a request received). */
+  readonly onPeerEvent?: (entry: PeerLogEntry) => void;
+  /** Timestamps the peer events. @default systemClock */
+  readonly clock?: Pick<Clock, "now">;
 }
 
 /** Idle sessions last this long (s), as the STUI Pharo server's default. */
@@ -47,19 +59,29 @@ type Session = { readonly session_id: string; readonly client_id: string; readon
   last_activity: string | null;
 };
 
+const DELIMITER = Buffer.alloc(0);
+
 export class ImageSim {
   readonly faults: Faults;
-  private readonly socket: Reply;
+  readonly peers: PeerBook;
+  private readonly socket: Router;
   private readonly sessions = new Map<string, Session>();
   private readonly startedAt = Date.now();
   private readonly onExitRequested: (command: ImageCommand) => void;
+  private readonly onPeerEvent: (entry: PeerLogEntry) => void;
   /** Cuts a reply delay short on close, so a long `delay` cannot hold up a shutdown. */
   private readonly closing = new AbortController();
 
   constructor(private readonly options: ImageSimOptions) {
     this.faults = { ...noFaults(), ...options.faults };
     this.onExitRequested = options.onExitRequested ?? (() => process.exit(3));
-    this.socket = new Reply({ linger: 0, maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE });
+    this.socket = new Router({ linger: 0, maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE });
+    this.peers = new PeerBook(options.clock);
+    const onPeerEvent = options.onPeerEvent ?? (() => undefined);
+    // Subscribed before bind, so that no connection is accepted unseen.
+    this.socket.events.on("accept", () => onPeerEvent(this.peers.accepted()));
+    this.socket.events.on("disconnect", () => onPeerEvent(this.peers.disconnected()));
+    this.onPeerEvent = onPeerEvent;
   }
 
   /** Binds (`tcp://127.0.0.1:*` picks a free port) and answers the endpoint actually bound. */
@@ -68,7 +90,10 @@ export class ImageSim {
     return this.socket.lastEndpoint ?? endpoint;
   }
 
-  /** Answers requests until `close()`. A REP socket must answer each request before the next. */
+  /**
+   * Answers requests until `close()`, one at a time as a REP socket does: the next request is not
+   * read before the last one is answered, so the faults hold up every peer alike.
+   */
   async serve(): Promise<void> {
     for (;;) {
       let frames: Buffer[];
@@ -78,14 +103,21 @@ export class ImageSim {
         if (this.socket.closed) return;
         throw error;
       }
-      const reply = this.answer(frames);
+      const message = splitEnvelope(frames);
+      // No delimiter: a REP socket drops such a message without the application seeing it.
+      if (message === null) continue;
+      const decoded = decodeBody(message.body);
+      const command = decoded?.ok === true ? decoded.value.command : null;
+      this.onPeerEvent(this.peers.request(peerId(message.routingId), command));
+      const reply = this.answer(message.body, decoded);
       if (reply === null) return;
       if (this.faults.delayMs > 0) {
         await sleep(this.faults.delayMs, undefined, { signal: this.closing.signal }).catch(() => undefined);
       }
       if (this.socket.closed) return;
       try {
-        await this.socket.send(reply);
+        // A peer gone meanwhile is not an error: ROUTER drops the reply, as REP would.
+        await this.socket.send([...message.envelope, DELIMITER, reply]);
       } catch (error) {
         if (this.socket.closed) return;
         throw error;
@@ -98,9 +130,11 @@ export class ImageSim {
     if (!this.socket.closed) this.socket.close();
   }
 
-  /** The bytes answering one request, faults applied; `null` when the exit fault fired. */
-  answer(frames: readonly Buffer[]): string | Buffer | null {
-    const decoded = frames.length === 1 && frames[0] !== undefined ? decodeImageRequest(frames[0]) : undefined;
+  /**
+   * The bytes answering one request (the frames after the delimiter), faults applied; `null` when
+   * the exit fault fired.
+   */
+  answer(frames: readonly Buffer[], decoded = decodeBody(frames)): string | Buffer | null {
     if (decoded?.ok === true && decoded.value.command === this.faults.exitOn) {
       this.onExitRequested(decoded.value.command);
       return null;
@@ -115,7 +149,7 @@ export class ImageSim {
         reply = this.respond(decoded.value);
       }
     } catch (cause) {
-      // A bug here must still produce a reply, or the REP socket is stuck for good.
+      // A bug here must still produce a reply, or the peer waits for it for good.
       const detail = cause instanceof Error ? cause.message : String(cause);
       reply = this.error(readId(frames[0]), "RuntimeError", detail);
     }
@@ -228,6 +262,27 @@ export class ImageSim {
   private error(id: string | null, errorType: string, message: string): ImageErrorReply {
     return { id, status: "error", error: message, error_type: errorType, timestamp: timestamp() };
   }
+}
+
+/**
+ * A ROUTER message split as a REP socket splits it: the envelope (the routing id, and any frames a
+ * proxy added) up to the first empty delimiter frame, and the body after it; `null` without one,
+ * a message REP would drop.
+ */
+export function splitEnvelope(
+  frames: readonly Buffer[],
+): { routingId: Buffer; envelope: Buffer[]; body: Buffer[] } | null {
+  const [routingId] = frames;
+  // Frame 0 is the routing id ROUTER adds, never empty. A delimiter in the last frame does not
+  // count: REP reads envelope frames only while more follow, and drops the message at its end.
+  const delimiter = frames.findIndex((frame, index) => index > 0 && index < frames.length - 1 && frame.length === 0);
+  if (routingId === undefined || delimiter < 0) return null;
+  return { routingId, envelope: frames.slice(0, delimiter), body: frames.slice(delimiter + 1) };
+}
+
+/** The request in a body of exactly one frame; `undefined` for any other number of frames. */
+function decodeBody(frames: readonly Buffer[]): Decoded<ImageRequest> | undefined {
+  return frames.length === 1 && frames[0] !== undefined ? decodeImageRequest(frames[0]) : undefined;
 }
 
 /** The id of a request that failed to decode, when it can still be read, so the client can match the error. */
