@@ -54,6 +54,20 @@ export function percentile(sample: readonly number[], p: number): number {
 export const fmt = (n: number, digits = 0): string =>
   n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
+/** `[name, n, p50, p99, max]` of a sample in ms, for figures whose worst case matters. */
+export function summaryRow(name: string, sample: readonly number[], digits = 1): string[] {
+  const cell = (ms: number): string => `${fmt(ms, digits)} ms`;
+  return [
+    name,
+    String(sample.length),
+    cell(percentile(sample, 50)),
+    cell(percentile(sample, 99)),
+    cell(Math.max(...sample)),
+  ];
+}
+
+export const SUMMARY_HEADER = ["", "n", "p50", "p99", "max"];
+
 export function printTable(rows: readonly (readonly string[])[]): void {
   const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length))) ?? [];
   for (const row of rows) {

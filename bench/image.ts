@@ -10,20 +10,12 @@ import { DEFAULT_POLICY } from "../src/machines/connection-policy.js";
 import { encodeImageRequest, imageRequest, type ConnectionStatus } from "../src/protocol/index.js";
 import { startImageSim } from "../test/helpers/image-sim.js";
 import { stopAllProcesses } from "../test/helpers/processes.js";
-import { fmt, percentile, printTable } from "./harness.js";
+import { fmt, percentile, printTable, SUMMARY_HEADER, summaryRow } from "./harness.js";
 
 const TRIALS = Number(process.env.STUI_BENCH_TRIALS ?? 20);
 
 const reach = (conn: ImageConnection, status: ConnectionStatus, timeoutMs = 30_000): Promise<number> =>
   waitForStatus(conn.actor, status, timeoutMs);
-
-const summary = (name: string, sample: readonly number[], unit = "ms"): string[] => [
-  name,
-  String(sample.length),
-  `${fmt(percentile(sample, 50), 1)} ${unit}`,
-  `${fmt(percentile(sample, 99), 1)} ${unit}`,
-  `${fmt(Math.max(...sample), 1)} ${unit}`,
-];
 
 async function detection(): Promise<string[][]> {
   const crash: number[] = [];
@@ -61,9 +53,9 @@ async function detection(): Promise<string[][]> {
     await stopAllProcesses();
   }
   return [
-    summary("SIGKILL → Reconnecting", crash),
-    summary("SIGSTOP → Reconnecting", freeze),
-    summary("restarted sim ready → Connected", restart),
+    summaryRow("SIGKILL → Reconnecting", crash),
+    summaryRow("SIGSTOP → Reconnecting", freeze),
+    summaryRow("restarted sim ready → Connected", restart),
   ];
 }
 
@@ -155,7 +147,7 @@ export async function run(): Promise<void> {
   );
   const rows = await detection();
   console.log(`\n\nimage: detection and recovery, ${TRIALS} trials each`);
-  printTable([["", "n", "p50", "p99", "max"], ...rows]);
+  printTable([SUMMARY_HEADER, ...rows]);
   await roundTrip();
   await fleet();
 }

@@ -8,6 +8,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => void | Promise<void>
   sessions: () => import("./sessions.js"),
   nats: () => import("./nats.js"),
   store: () => import("./store.js"),
+  cluster: () => import("./cluster.js"),
 };
 
 const wanted = process.argv.slice(2);

@@ -51,6 +51,17 @@ async function plainRead(dir: string, parallel: number): Promise<{ ms: number; b
   return { ms: performance.now() - t0, byId };
 }
 
+/** `FileSessionStore.open` + `load()` of the store in `dir`, timed; problems are reported. */
+export async function timedFileLoad(dir: string): Promise<{ ms: number; records: number }> {
+  const t0 = performance.now();
+  const store = await FileSessionStore.open({ dir, logger: quietLogger });
+  const loaded = await store.load();
+  const ms = performance.now() - t0;
+  if (loaded.problems.length > 0) console.log(`(load reported ${loaded.problems.length} problems)`);
+  await store.close();
+  return { ms, records: loaded.records.length };
+}
+
 async function loadStore(root: string, sim: Sim): Promise<void> {
   const dir = path.join(root, "load");
   const dead = await deadAddress();
@@ -79,13 +90,9 @@ async function loadStore(root: string, sim: Sim): Promise<void> {
     many.byId.clear();
   };
   const load = async (): Promise<void> => {
-    const t0 = performance.now();
-    const store = await FileSessionStore.open({ dir, logger: quietLogger });
-    const loaded = await store.load();
-    times.load.push(performance.now() - t0);
-    counts.load = loaded.records.length;
-    if (loaded.problems.length > 0) console.log(`(load reported ${loaded.problems.length} problems)`);
-    await store.close();
+    const loaded = await timedFileLoad(dir);
+    times.load.push(loaded.ms);
+    counts.load = loaded.records;
   };
   // Two rounds in opposite orders, so that neither side always runs first.
   await baselines();

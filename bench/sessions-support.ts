@@ -11,10 +11,10 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { fileKey, type FileSessionStore } from "../src/adapters/file-store/store.js";
+import { fileKey } from "../src/adapters/file-store/store.js";
 import { requestImage } from "../src/actors/image-connection.js";
 import type { SessionManager } from "../src/actors/session-manager.js";
-import { UNREVISIONED } from "../src/ports.js";
+import { UNREVISIONED, type SessionStore } from "../src/ports.js";
 import { encodeStoredSession } from "../src/adapters/file-store/envelope.js";
 import type { Logger } from "../src/logger.js";
 import type { ImageConnectionActor } from "../src/machines/image-connection.js";
@@ -46,7 +46,8 @@ export async function deadAddress(): Promise<string> {
 
 // Temp directories, logging, memory ------------------------------------------------------------
 
-export const makeTempRoot = (): Promise<string> => mkdtemp(path.join(tmpdir(), "stui-bench-sessions-"));
+export const makeTempRoot = (bench = "sessions"): Promise<string> =>
+  mkdtemp(path.join(tmpdir(), `stui-bench-${bench}-`));
 export const removeDir = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
 
 /** Drops every entry but counts the warnings and errors, which the report mentions. */
@@ -129,7 +130,7 @@ export interface CreateSample {
   readonly create: number[];
   /** The bare `create_session` round trip through `requestImage` on the manager's own connection. */
   readonly image: number[];
-  /** The bare `store.put` of a new record (fsync of the file and of the directory). */
+  /** The bare `store.put` of a new record (for the file store: fsync of the file and of the directory). */
   readonly put: number[];
 }
 
@@ -146,7 +147,7 @@ let putCounter = 0;
 export async function sampleCreate(
   manager: SessionManager,
   imageId: string,
-  putStore: FileSessionStore,
+  putStore: SessionStore,
   n: number,
   rounds = 5,
 ): Promise<CreateSample> {
