@@ -38,7 +38,12 @@ interface Instance {
   readonly metrics: string;
 }
 
-async function serve(id: string, urls: readonly string[], sims: readonly ImageSimHandle[]): Promise<Instance> {
+async function serve(
+  id: string,
+  urls: readonly string[],
+  sims: readonly ImageSimHandle[],
+  ids: readonly string[] = IMAGES,
+): Promise<Instance> {
   const dir = await makeStoreDir();
   const config = path.join(dir, "stui.yaml");
   await writeFile(
@@ -48,7 +53,7 @@ async function serve(id: string, urls: readonly string[], sims: readonly ImageSi
       `nats: { url: [${urls.map((u) => `"${u}"`).join(", ")}] }`,
       "store: { kind: kv, replicas: 3 }",
       `cluster: { lease_ttl_ms: ${TTL_MS} }`,
-      `images: [${sims.map((s, i) => `{ id: ${IMAGES[i] ?? "x"}, address: "${s.endpoint}" }`).join(", ")}]`,
+      `images: [${sims.map((s, i) => `{ id: ${ids[i] ?? "x"}, address: "${s.endpoint}" }`).join(", ")}]`,
       "backoff: { base_ms: 50, cap_ms: 300 }",
       "metrics_port: 0",
       "",
@@ -77,9 +82,12 @@ async function ownership(instances: readonly Instance[]): Promise<Map<string, st
 }
 
 /** Every image Connected on exactly one instance, and how many each has (sorted by instance). */
-async function spread(instances: readonly Instance[]): Promise<{ single: boolean; counts: number[] }> {
+async function spread(
+  instances: readonly Instance[],
+  ids: readonly string[] = IMAGES,
+): Promise<{ single: boolean; counts: number[] }> {
   const owners = await ownership(instances);
-  const single = IMAGES.every((id) => owners.get(id)?.length === 1);
+  const single = ids.every((id) => owners.get(id)?.length === 1);
   const counts = instances.map((i) => [...owners.values()].filter((o) => o.includes(i.id)).length);
   return { single, counts };
 }
@@ -198,4 +206,61 @@ describe("cluster - several instances, one service", () => {
     );
     await statuses.close();
   }, 180_000);
+
+  it("cluster - never two owners: an instance SIGSTOPped past its TTL and resumed sends nothing more to its images and publishes nothing for them", async () => {
+    cluster = await startNatsCluster();
+    const ids = ["p0", "p1", "p2", "p3"];
+    const sims: ImageSimHandle[] = [];
+    for (const id of ids) sims.push(await startImageSim({ name: id, peerLog: true }));
+    const a = await serve("a", cluster.urls, sims, ids);
+    const b = await serve("b", cluster.urls, sims, ids);
+    await expect
+      .poll(async () => spread([a, b], ids), { timeout: 30_000, interval: 250 })
+      .toEqual({ single: true, counts: [2, 2] });
+    client = await StuiClient.connect({ servers: [...cluster.urls], timeoutMs: 10_000 });
+    const statuses = collectStatuses(client);
+    const pausedOwned = await connectedOn(a);
+
+    // Paused past its TTL: b takes a's images over while a still has its sockets open.
+    a.child.signal("SIGSTOP");
+    await expect.poll(async () => connectedOn(b), { timeout: TTL_MS + 5000, interval: 200 }).toEqual([...ids].sort());
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // b sends (heartbeats) meanwhile
+    const resumedAt = Date.now();
+    const eventsBefore = statuses.events.length;
+    a.child.signal("SIGCONT");
+    // a finds its leases lost and then takes its share back by handover; give it time to do both.
+    await expect
+      .poll(async () => spread([a, b], ids), { timeout: 30_000, interval: 250 })
+      .toEqual({ single: true, counts: [2, 2] });
+
+    // Per image: each connection's requests form one stretch, and no two stretches overlap.
+    for (const [index, sim] of sims.entries()) {
+      const requests = sim.peerLog().flatMap((e) => (e.event === "request" ? [e] : []));
+      const stretches = new Map<string, { first: number; last: number }>();
+      requests.forEach((r, i) => {
+        const stretch = stretches.get(r.peer);
+        stretches.set(r.peer, { first: stretch?.first ?? i, last: i });
+      });
+      const ordered = [...stretches.values()].sort((x, y) => x.first - y.first);
+      for (let i = 1; i < ordered.length; i += 1) {
+        expect(ordered[i]?.first, `image ${ids[index] ?? "?"}: two connections sending at once`).toBeGreaterThan(
+          ordered[i - 1]?.last ?? -1,
+        );
+      }
+      expect(stretches.size).toBeGreaterThanOrEqual(2);
+    }
+    // Nothing from a's stale connections: whatever a publishes after resuming is a fresh connection.
+    const fromA = statuses.events
+      .slice(eventsBefore)
+      .filter((e) => e.source === "/stui/a" && e.type === "io.stui.image.status.changed");
+    for (const event of fromA) {
+      if (event.type !== "io.stui.image.status.changed") continue;
+      expect(Date.parse(event.data.at)).toBeGreaterThanOrEqual(resumedAt - 1000);
+      if (pausedOwned.includes(event.data.image_id) && event.data.previous_status === "Connected") {
+        // Only a hand-over of an image it owns again may say goodbye.
+        expect(event.data.reason).toMatch(/handed over|stopping/);
+      }
+    }
+    await statuses.close();
+  }, 120_000);
 });
