@@ -99,6 +99,32 @@ export interface SessionStore {
 /** What the store reports to: corrupt records and failed writes (error), tightened modes (warn), recovery (info). */
 export type StoreLogger = Pick<Logger, "error" | "warn" | "info">;
 
+/** An image in the list the instances share: what it takes to connect it. */
+export interface SharedImageConfig {
+  readonly id: string;
+  readonly address: string;
+  readonly name: string | null;
+}
+
+export type CatalogChange =
+  | { readonly kind: "added"; readonly config: SharedImageConfig }
+  | { readonly kind: "removed"; readonly imageId: string };
+
+/**
+ * The image list the instances share (with `cluster.lease_ttl_ms`): what `ConnectImage` adds and
+ * `DisconnectImage` removes, for every instance.
+ */
+export interface ImageCatalog {
+  list(): Promise<SharedImageConfig[]>;
+  /** Adds the image unless its id is listed; resolves with what is listed under the id now. */
+  add(config: SharedImageConfig): Promise<SharedImageConfig>;
+  /** Removes the image; `false` when it was not listed. */
+  remove(imageId: string): Promise<boolean>;
+  /** Told of every change, whoever made it, in order. Returns the unsubscribe. */
+  watch(onChange: (change: CatalogChange) => void): () => void;
+  close(): Promise<void>;
+}
+
 /** How a request reached the handler. */
 export interface HandleOptions {
   /**

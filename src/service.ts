@@ -20,7 +20,7 @@ import {
 import { Membership } from "./actors/membership.js";
 import { NatsPeers } from "./actors/peers.js";
 import { SessionManager } from "./actors/session-manager.js";
-import type { LeaseStore, SessionStore } from "./ports.js";
+import type { ImageCatalog, LeaseStore, SessionStore } from "./ports.js";
 import { stderrLogger, type Logger } from "./logger.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
 import { SERVICE_NAME, type NatsLinkStatus, type Response } from "./protocol/index.js";
@@ -43,10 +43,13 @@ export interface ServiceOptions {
   /** Told of every API answer sent (for metrics). */
   readonly onAnswer?: (endpoint: string, response: Response, seconds: number) => void;
   /**
-   * Shared ownership of the images: the lease store, opened on the service's NATS connection, and
-   * the lease TTL. Absent: this instance connects every configured image.
+   * Shared ownership of the images: the lease store and the shared image list, opened on the
+   * service's NATS connection, and the lease TTL. Absent: this instance connects every configured image.
    */
-  readonly leases?: { readonly ttlMs: number; readonly open: (nc: NatsConnection) => Promise<LeaseStore> };
+  readonly leases?: {
+    readonly ttlMs: number;
+    readonly open: (nc: NatsConnection) => Promise<{ readonly store: LeaseStore; readonly catalog: ImageCatalog }>;
+  };
   /** Reply subject prefixes the API answers to. @default ["_INBOX."] */
   readonly replyPrefixes?: readonly string[];
   /** Told of every request refused for its reply subject (for metrics). */
@@ -109,15 +112,15 @@ export class StuiService {
     try {
       publisher = await EventPublisher.start(link, { ...options.events, instanceId: options.instanceId }, logger);
       store = typeof options.store === "function" ? await options.store(nc) : options.store;
-      const leaseStore = options.leases === undefined ? null : await options.leases.open(nc);
+      const shared = options.leases === undefined ? null : await options.leases.open(nc);
       manager = await SessionManager.start({
         store,
         instanceId: options.instanceId,
-        ...(leaseStore === null || options.leases === undefined
+        ...(shared === null || options.leases === undefined
           ? {}
           : {
               leases: {
-                store: leaseStore,
+                ...shared,
                 owner: options.instanceId,
                 ttlMs: options.leases.ttlMs,
                 peers: new NatsPeers(nc, options.instanceId),

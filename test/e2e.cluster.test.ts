@@ -6,7 +6,9 @@
  * the owners. An instance killed with SIGKILL has its images Connected on the others within the
  * TTL + 5 s, spread over them, their sessions kept and contexts too, and the new owner's status
  * says "taken over from <instance>"; restarted, it takes its share back, and then nothing moves;
- * SIGTERM hands its images over at once.
+ * SIGTERM hands its images over at once. Never two owners: image-sims log which connection sent
+ * what, and an instance SIGSTOPped past its TTL and resumed sends nothing more on its old
+ * connections. The image list is shared: `ConnectImage` and `DisconnectImage` through any instance.
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -260,6 +262,24 @@ describe("cluster - several instances, one service", () => {
         // Only a hand-over of an image it owns again may say goodbye.
         expect(event.data.reason).toMatch(/handed over|stopping/);
       }
+    }
+
+    // The image list is shared: an image connected through any instance is every instance's.
+    const extra = await startImageSim({ name: "p4" });
+    const connected = await client.connectImage({ image_id: "p4", address: extra.endpoint, name: null });
+    expect(connected).toMatchObject({ type: "ImageConnected", image_id: "p4", status: "Connected" });
+    await expect
+      .poll(async () => spread([a, b], [...ids, "p4"]), { timeout: 15_000, interval: 250 })
+      .toMatchObject({ single: true });
+    for (let tries = 0; tries < 4; tries += 1) {
+      const listed = await client.listImages();
+      expect(listed.type === "Images" && listed.images.map((i) => i.image_id)).toEqual([...ids, "p4"]);
+    }
+    expect(await client.disconnectImage({ image_id: "p4" })).toEqual({ type: "ImageDisconnected", image_id: "p4" });
+    await expect.poll(async () => (await ownership([a, b])).has("p4"), { timeout: 5000 }).toBe(false);
+    for (let tries = 0; tries < 4; tries += 1) {
+      const listed = await client.listImages();
+      expect(listed.type === "Images" && listed.images.map((i) => i.image_id)).toEqual(ids);
     }
     await statuses.close();
   }, 120_000);

@@ -8,7 +8,8 @@
  * The images are spread over the live instances (src/machines/balance.ts): a free lease is taken
  * at once only by the least loaded, and an instance owning two more than the least loaded hands
  * one over (a goodbye status, then the lease released), checked every `balanceEveryMs`. A change
- * the lease store sees (a release) has the image's lease actor read it at once.
+ * the lease store sees (a release) has the image's lease actor read it at once, and every actor
+ * deferring a free lease too.
  */
 import { createActor, fromPromise, type ActorRefFrom } from "xstate";
 import type { Logger } from "../logger.js";
@@ -50,7 +51,7 @@ export class ImageLeases {
     private readonly manager: SessionManagerActor,
     private readonly logger: Logger,
   ) {
-    this.unwatch = options.store.watch((imageId) => this.actors.get(imageId)?.actor.send({ type: "POKE" }));
+    this.unwatch = options.store.watch((imageId) => this.changed(imageId));
     this.balancer = setInterval(() => this.balance(), options.balanceEveryMs ?? (options.ttlMs ?? 15_000) / 3);
     this.balancer.unref();
   }
@@ -79,14 +80,20 @@ export class ImageLeases {
 
   /** Every shared image with its owner, as the lease actors last read or hold it. */
   images(): SharedImage[] {
-    return [...this.actors.values()].map(({ config, actor }) => {
-      const { lease } = actor.getSnapshot().context;
-      if (this.holds(config.id)) return { config, owner: this.options.owner, expiresAt: lease?.expiresAt ?? null };
-      const other = lease !== null && lease.owner !== this.options.owner && lease.expiresAt > Date.now();
-      return other
-        ? { config, owner: lease.owner, expiresAt: lease.expiresAt }
-        : { config, owner: null, expiresAt: null };
-    });
+    return [...this.actors.keys()].flatMap((id) => this.image(id) ?? []);
+  }
+
+  /** One shared image with its owner; `undefined` when the image is not shared. */
+  image(imageId: string): SharedImage | undefined {
+    const entry = this.actors.get(imageId);
+    if (entry === undefined) return undefined;
+    const { config, actor } = entry;
+    const { lease } = actor.getSnapshot().context;
+    if (this.holds(config.id)) return { config, owner: this.options.owner, expiresAt: lease?.expiresAt ?? null };
+    const other = lease !== null && lease.owner !== this.options.owner && lease.expiresAt > Date.now();
+    return other
+      ? { config, owner: lease.owner, expiresAt: lease.expiresAt }
+      : { config, owner: null, expiresAt: null };
   }
 
   add(config: ImageConfig): void {
@@ -128,6 +135,15 @@ export class ImageLeases {
     actor.start();
   }
 
+  /** Stops competing for an image removed from the shared list (its goodbye first, if owned here). */
+  remove(imageId: string): void {
+    const entry = this.actors.get(imageId);
+    if (entry === undefined) return;
+    this.manager.send({ type: "IMAGE.REMOVE", imageId });
+    this.actors.delete(imageId);
+    entry.actor.send({ type: "RELEASE" });
+  }
+
   /** Gives every lease up (for at most `timeoutMs`), stops competing and closes the lease store. */
   async release(timeoutMs = 2000): Promise<void> {
     clearInterval(this.balancer);
@@ -166,6 +182,16 @@ export class ImageLeases {
       return lease !== null && lease.owner !== self && lease.expiresAt > Date.now() ? lease.owner : null;
     });
     return loadsOf(owners, members);
+  }
+
+  /**
+   * A lease was written: its actor reads it now, and so do the ones deferring a free lease (the
+   * loads they wait on have changed: a take elsewhere may make this instance the least loaded).
+   */
+  private changed(imageId: string): void {
+    for (const [id, { actor }] of this.actors) {
+      if (id === imageId || actor.getSnapshot().matches("Deferring")) actor.send({ type: "POKE" });
+    }
   }
 
   /** Hands one image over when this instance owns two or more more than the least loaded. */

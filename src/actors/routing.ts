@@ -4,8 +4,9 @@
  * shared store holds is answered here; image statuses are gathered from their owners.
  */
 import { RequestError } from "../errors.js";
+import { isoTime } from "../clock.js";
 import type { ImageLeases, SharedImage } from "./image-leases.js";
-import type { Peers } from "../ports.js";
+import type { ImageCatalog, Peers } from "../ports.js";
 import type { ImageConnectionStatus, RequestOf, RequestType } from "../protocol/index.js";
 
 const LIST_IMAGES = { type: "ListImages" } as RequestOf<"ListImages">;
@@ -17,6 +18,8 @@ export interface ClusterView {
   readonly self: string;
   readonly leases: ImageLeases;
   readonly peers: Peers;
+  /** The image list the instances share. */
+  readonly catalog: ImageCatalog;
 }
 
 /** The core as a request handler sees it. */
@@ -34,7 +37,6 @@ function ownerBoundImage(core: RoutedCore, request: RequestOf<RequestType>): str
     case "GetImageConnectionStatus":
     case "CleanupImageSessions":
     case "ConnectImage":
-    case "DisconnectImage":
       return request.image_id;
     case "SwitchImageContext":
       return request.to_image_id;
@@ -56,7 +58,7 @@ export function forwardTarget(core: RoutedCore, request: RequestOf<RequestType>)
   if (cluster === null || core.forwarded) return null;
   const imageId = ownerBoundImage(core, request);
   if (imageId === null || stateOf(core).images.has(imageId)) return null;
-  const shared = cluster.leases.images().find((i) => i.config.id === imageId);
+  const shared = cluster.leases.image(imageId);
   // Not shared: answered here (`ImageNotFound`, or a new image for `ConnectImage`).
   if (shared === undefined) return null;
   if (shared.owner === null) throw unowned(imageId);
@@ -116,6 +118,7 @@ function unknownStatus(core: ManagerCore, shared: SharedImage): ImageConnectionS
     image_name: null,
     image_version: null,
     owner: shared.owner,
+    lease_expires_at: shared.expiresAt === null ? null : isoTime(shared.expiresAt),
   };
 }
 

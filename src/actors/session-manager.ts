@@ -10,8 +10,9 @@ import { ImageLeases, type LeaseOptions } from "./image-leases.js";
 import { imageStatuses, orphanSessions, restoreSessions, stateOf, sweepOrphans } from "./session-ops.js";
 import { handlers, type HandlerContext } from "./session-requests.js";
 import { forwardTarget, type ClusterView } from "./routing.js";
-import type { HandleOptions, Peers, RequestHandler, SessionStore, StoreProblem } from "../ports.js";
+import type { HandleOptions, ImageCatalog, Peers, RequestHandler, SessionStore, StoreProblem } from "../ports.js";
 import { errorAnswer, isStoreWriteError } from "../errors.js";
+import { isoTime } from "../clock.js";
 import { stderrLogger, type Logger } from "../logger.js";
 import {
   sessionManagerMachine,
@@ -54,7 +55,7 @@ export interface SessionManagerOptions {
    * image-leases.ts), and forward what needs another owner's connection to it through `peers`.
    * Absent: every configured image is connected here.
    */
-  readonly leases?: LeaseOptions & { readonly peers: Peers };
+  readonly leases?: LeaseOptions & { readonly peers: Peers; readonly catalog: ImageCatalog };
   /** Passed to the actor: a simulated clock, or the inspector's observer. */
   readonly actorOptions?: Pick<ActorOptions<typeof liveSessionManagerMachine>, "clock" | "inspect">;
 }
@@ -91,6 +92,7 @@ export class SessionManager implements RequestHandler {
       natsStatus,
       runLater: (work) => this.run(work),
       instanceId,
+      leaseExpiry: () => null,
       cluster: null,
       forwarded: false,
     };
@@ -98,7 +100,11 @@ export class SessionManager implements RequestHandler {
   }
 
   private share(cluster: ClusterView): void {
-    this.ctx = { ...this.ctx, cluster };
+    const leaseExpiry = (imageId: string): string | null => {
+      const expiresAt = cluster.leases.image(imageId)?.expiresAt ?? null;
+      return expiresAt === null ? null : isoTime(expiresAt);
+    };
+    this.ctx = { ...this.ctx, cluster, leaseExpiry };
     this.forwardedCtx = { ...this.ctx, forwarded: true };
   }
 
@@ -135,17 +141,31 @@ export class SessionManager implements RequestHandler {
     actor.subscribe({ error: (error) => logger.error({ err: error }, "session manager stopped on an error") });
     actor.start();
     // The registry is a view of the store: every durable change reaches it through the feed.
-    manager.unwatch = options.store.watch((change) => actor.send({ type: "STORE.CHANGED", change }));
+    const unwatchStore = options.store.watch((change) => actor.send({ type: "STORE.CHANGED", change }));
+    manager.unwatch = unwatchStore;
+    let images = options.images;
     if (options.leases !== undefined) {
-      const leases = ImageLeases.start(options.images, options.leases, actor, logger);
+      const { catalog } = options.leases;
+      images = await shareImages(catalog, options.images, logger);
+      const leases = ImageLeases.start(images, options.leases, actor, logger);
+      const unwatchCatalog = catalog.watch((change) => {
+        if (change.kind === "added") leases.add(change.config);
+        else leases.remove(change.imageId);
+      });
+      manager.unwatch = () => {
+        unwatchStore();
+        unwatchCatalog();
+      };
       manager.leases = leases;
-      manager.share({ self: options.leases.owner, leases, peers: options.leases.peers });
+      manager.share({ self: options.leases.owner, leases, peers: options.leases.peers, catalog });
     }
-    const configured = new Set(options.images.map((i) => i.id));
+    const configured = new Set(images.map((i) => i.id));
     const unknown = new Set(loaded.records.map((r) => r.session.image_id).filter((id) => !configured.has(id)));
-    // In the background: a large store must not hold up the start.
-    for (const imageId of unknown)
-      manager.run({ kind: "orphan", imageId, reason: `image ${imageId} is not configured` });
+    // In the background: a large store must not hold up the start. Shared: the sweep does it, once.
+    if (options.leases === undefined) {
+      for (const imageId of unknown)
+        manager.run({ kind: "orphan", imageId, reason: `image ${imageId} is not configured` });
+    }
     logger.info(
       { images: configured.size, sessions: loaded.records.length, contexts: loaded.contexts.size },
       "session manager started",
@@ -192,6 +212,7 @@ export class SessionManager implements RequestHandler {
     }
     // Only then handed over: another instance connects at once, and never while this one does.
     await this.leases?.release();
+    await this.ctx.cluster?.catalog.close();
     this.unwatch();
     this.actor.stop();
     await this.store.close();
@@ -224,7 +245,7 @@ export class SessionManager implements RequestHandler {
         case "orphan":
           return orphanSessions(this.ctx, work.imageId, work.reason);
         case "sweep":
-          return sweepOrphans(this.ctx);
+          return this.sweep();
       }
     })();
     this.track(task).catch((error: unknown) => {
@@ -241,6 +262,41 @@ export class SessionManager implements RequestHandler {
     });
   }
 
+  /**
+   * Whether background work on the image's sessions is this instance's: always with one
+   * instance; shared, the owner's, and for an image no longer shared, the coordinator's (the
+   * owner of the first shared image), so that it is done once.
+   */
+  private mine(imageId: string): boolean {
+    const leases = this.leases;
+    if (leases === null) return true;
+    if (leases.image(imageId) !== undefined) return leases.holds(imageId);
+    const [first] = leases
+      .images()
+      .map((i) => i.config.id)
+      .sort();
+    return first === undefined || leases.holds(first);
+  }
+
+  /** Orphans the sessions of images no longer shared (the coordinator's), then sweeps old orphans. */
+  private async sweep(): Promise<number> {
+    const leases = this.leases;
+    if (leases !== null) {
+      const { registry } = stateOf(this.ctx);
+      const stale = new Set(
+        registry
+          .sessionsOf(null)
+          .filter((s) => s.orphaned_at === null && leases.image(s.image_id) === undefined)
+          .map((s) => s.image_id),
+      );
+      for (const imageId of stale) {
+        if (this.mine(imageId))
+          await orphanSessions(this.ctx, imageId, `image ${imageId} is not in the shared image list`);
+      }
+    }
+    return sweepOrphans(this.ctx, (imageId) => this.mine(imageId));
+  }
+
   private track<T>(task: Promise<T>): Promise<T> {
     this.inFlight.add(task);
     void task.finally(() => this.inFlight.delete(task)).catch(() => undefined);
@@ -250,6 +306,28 @@ export class SessionManager implements RequestHandler {
   private failure(type: RequestType, error: unknown): ErrorResponse {
     return errorAnswer(error, type, this.ctx.logger);
   }
+}
+
+/**
+ * The configured images added to the shared list (where one is listed with another address, the
+ * list wins: it may have been changed at run time), then the whole list, which every instance
+ * competes for.
+ */
+async function shareImages(
+  catalog: ImageCatalog,
+  configured: readonly ImageConfig[],
+  logger: Logger,
+): Promise<ImageConfig[]> {
+  for (const config of configured) {
+    const listed = await catalog.add({ id: config.id, address: config.address, name: config.name ?? null });
+    if (listed.address !== config.address) {
+      logger.warn(
+        { image_id: config.id, configured: config.address, listed: listed.address },
+        `image ${config.id}: the shared list has ${listed.address}, not the configured ${config.address}; using the list's`,
+      );
+    }
+  }
+  return catalog.list();
 }
 
 /**

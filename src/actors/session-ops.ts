@@ -31,6 +31,8 @@ export interface ManagerCore {
   readonly now: () => number;
   /** This instance's `instance_id`, the `owner` of its images; `null` when it runs without NATS. */
   readonly instanceId: string | null;
+  /** When this instance's lease on the image lapses unless renewed; `null` without shared images. */
+  readonly leaseExpiry: (imageId: string) => string | null;
 }
 
 export const sessionKey = (id: string): string => `session:${id}`;
@@ -53,6 +55,7 @@ export function imageStatus(core: ManagerCore, imageId: string): ImageConnection
     orphaned_sessions: counts.orphaned,
     last_activity: registry.lastActivityOf(imageId),
     owner: core.instanceId,
+    lease_expires_at: core.leaseExpiry(imageId),
   };
 }
 
@@ -209,11 +212,19 @@ export async function removeSessions(core: ManagerCore, ids: readonly string[], 
   return ids.filter((id) => removed.has(id));
 }
 
-/** The automatic cleanup: sessions orphaned for longer than the policy's `orphanMaxAgeMs`. */
-export async function sweepOrphans(core: ManagerCore): Promise<number> {
+/**
+ * The automatic cleanup: sessions orphaned for longer than the policy's `orphanMaxAgeMs`, of the
+ * images `mine` says are this instance's to clean (shared images: its own).
+ */
+export async function sweepOrphans(
+  core: ManagerCore,
+  mine: (imageId: string) => boolean = () => true,
+): Promise<number> {
   const { policy, registry } = stateOf(core);
   if (policy.orphanMaxAgeMs === null) return 0;
-  const expired = registry.expiredOrphans(core.now(), policy.orphanMaxAgeMs);
+  const expired = registry
+    .expiredOrphans(core.now(), policy.orphanMaxAgeMs)
+    .filter((id) => mine(registry.get(id)?.image_id ?? ""));
   const reason = `orphaned for longer than ${policy.orphanMaxAgeMs} ms`;
   return (await removeSessions(core, expired, reason)).length;
 }

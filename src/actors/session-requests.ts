@@ -60,7 +60,7 @@ function requireImage(ctx: HandlerContext, imageId: string): ImageConnectionStat
 function requireKnownImage(ctx: HandlerContext, imageId: string): void {
   const { images, registry } = stateOf(ctx);
   if (images.has(imageId) || registry.hasSessionsOn(imageId)) return;
-  if (ctx.cluster?.leases.images().some((i) => i.config.id === imageId) === true) return;
+  if (ctx.cluster?.leases.image(imageId) !== undefined) return;
   throw new RequestError("ImageNotFound", `no image ${imageId} and no sessions stored for it`);
 }
 
@@ -148,9 +148,7 @@ const switchImageContext: Handler<"SwitchImageContext"> = (ctx, request) =>
  * or by that image's owner when another instance owns it.
  */
 async function closeClientSessions(ctx: HandlerContext, clientId: string, imageId: string): Promise<void> {
-  const owner = stateOf(ctx).images.has(imageId)
-    ? null
-    : (ctx.cluster?.leases.images().find((i) => i.config.id === imageId)?.owner ?? null);
+  const owner = stateOf(ctx).images.has(imageId) ? null : (ctx.cluster?.leases.image(imageId)?.owner ?? null);
   for (const s of stateOf(ctx).registry.sessionsOf(imageId)) {
     if (s.client_id !== clientId || !isActive(s)) continue;
     const request: RequestOf<"CloseSession"> = { type: "CloseSession", session_id: s.session_id, save_state: true };
@@ -254,7 +252,14 @@ const connectImage: Handler<"ConnectImage"> = async (ctx, request) => {
   }
   const config = { id: request.image_id, address: request.address, name: request.name };
   if (ctx.cluster !== null) {
-    // Shared: the image is leased like the configured ones; whoever takes its lease connects it.
+    // Shared: added to the list every instance follows; whoever takes its lease connects it.
+    const listed = await ctx.cluster.catalog.add(config);
+    if (listed.address !== request.address) {
+      throw new RequestError(
+        "Conflict",
+        `image ${request.image_id} is already listed with ${listed.address}; disconnect it first`,
+      );
+    }
     ctx.cluster.leases.add(config);
     return { type: "ImageConnected", ...(await awaitConnected(ctx, request.image_id)) };
   }
@@ -267,9 +272,16 @@ const connectImage: Handler<"ConnectImage"> = async (ctx, request) => {
 };
 
 const disconnectImage: Handler<"DisconnectImage"> = async (ctx, request) => {
-  requireImage(ctx, request.image_id);
+  const { cluster } = ctx;
+  if (cluster === null || cluster.leases.image(request.image_id) === undefined) requireImage(ctx, request.image_id);
   await ctx.store.ensureWritable(); // before the removal, which is not rolled back
-  ctx.actor.send({ type: "IMAGE.REMOVE", imageId: request.image_id });
+  if (cluster === null) {
+    ctx.actor.send({ type: "IMAGE.REMOVE", imageId: request.image_id });
+  } else {
+    // Off the shared list: every instance stops competing for it; its owner disconnects it.
+    await cluster.catalog.remove(request.image_id);
+    cluster.leases.remove(request.image_id);
+  }
   const reason = `image ${request.image_id} removed`;
   try {
     await orphanSessions(ctx, request.image_id, reason);

@@ -8,6 +8,7 @@ import type { Server } from "node:http";
 import { parseArgs } from "node:util";
 import { pino, type Logger as Pino } from "pino";
 import { FileSessionStore } from "../adapters/file-store/store.js";
+import { KvImageCatalog } from "../adapters/kv-store/catalog.js";
 import { KvLeaseStore } from "../adapters/kv-store/leases.js";
 import { KvSessionStore } from "../adapters/kv-store/store.js";
 import { ServiceMetrics } from "../actors/metrics.js";
@@ -224,7 +225,10 @@ async function startService(
         : {
             leases: {
               ttlMs: config.cluster.lease_ttl_ms,
-              open: (nc) => KvLeaseStore.open({ nc, replicas, bucketPrefix, logger }),
+              open: async (nc) => ({
+                store: await KvLeaseStore.open({ nc, replicas, bucketPrefix, logger }),
+                catalog: await KvImageCatalog.open({ nc, replicas, bucketPrefix, logger }),
+              }),
             },
           }),
       images: imagesOf(config),

@@ -74,6 +74,7 @@ export function initialContext(input: ImageConnectionInput): ImageConnectionCont
       image_name: null,
       image_version: null,
       owner: null,
+      lease_expires_at: null,
     },
     generation: 0,
     attempt: 0,

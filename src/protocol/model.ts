@@ -87,6 +87,8 @@ export const ImageConnectionStatus = z.object({
    * instance died and its lease has not lapsed yet, or the service runs without NATS).
    */
   owner: ImageId.nullable().default(null),
+  /** When the owner's lease on the image lapses unless renewed; `null` without shared images. */
+  lease_expires_at: Timestamp.nullable().default(null),
 });
 export type ImageConnectionStatus = z.infer<typeof ImageConnectionStatus>;
 
