@@ -381,7 +381,12 @@ export function eventOptionsOf(config: ServeConfig): Omit<EventPublisherOptions,
   return dropUndefined({
     bufferLimit: e?.buffer_limit,
     healthDebounceMs: e?.health_debounce_ms,
-    stream: dropUndefined({ maxAgeMs: e?.stream_max_age_ms, maxBytes: e?.stream_max_bytes }),
+    stream: dropUndefined({
+      maxAgeMs: e?.stream_max_age_ms,
+      maxBytes: e?.stream_max_bytes,
+      // With the KV store on a cluster, the events are kept as safely as the sessions.
+      replicas: config.store.kind === "kv" ? config.store.replicas : undefined,
+    }),
   });
 }
 

@@ -119,6 +119,21 @@ describe("cluster - several instances, one service", () => {
       .poll(async () => spread(instances), { timeout: 30_000, interval: 250 })
       .toEqual({ single: true, counts: [4, 4, 4] });
 
+    // `stui instances`: each live instance with the images it owns and when each lease lapses.
+    const listing = spawnStui(["instances", "--json", "--nats-url", cluster.urls.join(",")]);
+    expect((await listing.exited).code).toBe(0);
+    const live = JSON.parse(listing.stdout()) as {
+      instance_id: string;
+      images: { image_id: string; lease_expires_at: string }[];
+    }[];
+    expect(live.map((i) => [i.instance_id, i.images.length])).toEqual([
+      ["a", 4],
+      ["b", 4],
+      ["c", 4],
+    ]);
+    const leaseEnds = live.flatMap((i) => i.images.map((image) => Date.parse(image.lease_expires_at)));
+    expect(leaseEnds.every((t) => t > Date.now() - TTL_MS && t < Date.now() + 2 * TTL_MS)).toBe(true);
+
     // Any instance answers: sessions, evaluations and listings go through the queue group.
     client = await StuiClient.connect({ servers: [...cluster.urls], timeoutMs: 10_000 });
     const owners = await ownership(instances);

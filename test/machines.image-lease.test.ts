@@ -96,6 +96,15 @@ async function advance(clock: SimulatedClock, ms: number, step = 100): Promise<v
 
 const state = (t: ReturnType<typeof setup>): unknown => t.actor.getSnapshot().value;
 
+/** How many times the actor has entered `Reading` since the call. */
+function countReads(t: ReturnType<typeof setup>): () => number {
+  let reads = 0;
+  t.actor.subscribe((snapshot) => {
+    if (snapshot.value === "Reading") reads += 1;
+  });
+  return () => reads;
+}
+
 describe("image lease machine", () => {
   it("image lease - takes a free lease, then renews it every third of the TTL with rising revisions", async () => {
     const t = setup();
@@ -171,8 +180,10 @@ describe("image lease machine", () => {
     const t = setup({ eager: () => false });
     await settle();
     expect(state(t)).toBe("Deferring");
+    const reads = countReads(t);
     await advance(t.clock, 2900);
     expect(t.emitted).toEqual([]);
+    expect(reads()).toBeLessThanOrEqual(4); // once a second (the standby poll), not in a loop
     await advance(t.clock, 1200); // free since 0: taken at the first read after 3 s
     expect(t.emitted).toMatchObject([{ type: "owned", lease: { owner: "a" } }]);
   });

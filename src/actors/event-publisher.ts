@@ -54,6 +54,8 @@ export interface EventStreamOptions {
   readonly maxBytes: number;
   /** How long JetStream remembers a `Nats-Msg-Id` to refuse its duplicate. @default 120000 */
   readonly duplicateWindowMs: number;
+  /** Replicas when the stream is created (an existing stream keeps its own). @default 1 */
+  readonly replicas: number;
 }
 
 export const DEFAULT_STREAM: EventStreamOptions = {
@@ -61,6 +63,7 @@ export const DEFAULT_STREAM: EventStreamOptions = {
   maxAgeMs: 7 * 24 * 3_600_000,
   maxBytes: 256 * 1024 * 1024,
   duplicateWindowMs: 120_000,
+  replicas: 1,
 };
 
 export interface EventPublisherOptions {
@@ -113,7 +116,7 @@ export async function ensureEventStream(link: NatsLink, options: EventStreamOpti
     await jsm.streams.update(options.name, { ...info.config, ...config });
   } catch (error) {
     if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
-    await jsm.streams.add(config);
+    await jsm.streams.add({ ...config, num_replicas: options.replicas });
   }
 }
 

@@ -120,25 +120,42 @@ export const stats = (argv: string[]): Promise<number> =>
 export const instances = (argv: string[]): Promise<number> =>
   runClientCommand(argv, {
     usage:
-      "usage: stui instances [--json]\n\nThe live stui serve instances on this NATS: id, version, start, requests.",
+      "usage: stui instances [--json]\n\n" +
+      "The live stui serve instances on this NATS: id, version, start, requests, and the images each\n" +
+      "owns with when its lease on each lapses unless renewed (shared images).",
     run: async ({ client, json }) => {
-      const live = await client.instances();
+      const [live, listed] = await Promise.all([client.instances(), client.listImages()]);
+      const images = listed.type === "Images" ? listed.images : [];
+      const owned = live.map((i) => ({
+        ...i,
+        images: images
+          .filter((image) => image.owner === i.instance_id)
+          .map((image) => ({ image_id: image.image_id, lease_expires_at: image.lease_expires_at })),
+      }));
       if (json) {
-        console.log(JSON.stringify(live, null, 2));
+        console.log(JSON.stringify(owned, null, 2));
         return EXIT.done;
       }
       if (live.length === 0) {
         console.log("no stui instance answers on this NATS");
         return EXIT.done;
       }
-      const rows = live.map((i) => [
+      const rows = owned.map((i) => [
         i.instance_id,
         i.version,
         dash(i.started),
         String(i.requests ?? "-"),
-        i.service_id,
+        i.images.length === 0 ? "-" : i.images.map((image) => image.image_id).join(" "),
       ]);
-      console.log(table(["INSTANCE", "VERSION", "STARTED", "REQUESTS", "SERVICE ID"], rows));
+      console.log(table(["INSTANCE", "VERSION", "STARTED", "REQUESTS", "IMAGES"], rows));
+      const leases = owned.flatMap((i) =>
+        i.images.flatMap((image) =>
+          image.lease_expires_at === null ? [] : [[image.image_id, i.instance_id, image.lease_expires_at]],
+        ),
+      );
+      if (leases.length > 0) console.log(`\n${table(["IMAGE", "OWNER", "LEASE EXPIRES"], leases)}`);
+      const unowned = images.filter((image) => image.owner === null).map((image) => image.image_id);
+      if (unowned.length > 0) console.log(`\nnot owned right now: ${unowned.join(" ")}`);
       return EXIT.done;
     },
   });

@@ -131,6 +131,12 @@ export const imageLeaseMachine = setup({
     /** Until the held lease can no longer be trusted. */
     validity: ({ context }) =>
       Math.max(0, (context.validFrom ?? 0) + context.ttlMs - context.marginMs - context.env.monotonic()),
+    /** Until the patience with a free lease runs out, at most `standbyPollMs`. */
+    deferral: ({ context }) =>
+      Math.min(
+        context.standbyPollMs,
+        Math.max(0, (context.freeSince ?? 0) + context.patienceMs - context.env.monotonic()),
+      ),
     /** Until another's lease lapses, at most `standbyPollMs` (it may be released early). */
     standby: ({ context }) =>
       Math.min(context.standbyPollMs, Math.max(0, (context.lease?.expiresAt ?? 0) - context.env.now())),
@@ -197,7 +203,7 @@ export const imageLeaseMachine = setup({
     Waiting: { after: { retry: "Reading" } },
     Standby: { after: { standby: "Reading" }, on: { POKE: "Reading" } },
     /** Free, left a moment for a less loaded instance. */
-    Deferring: { after: { standby: "Reading" }, on: { POKE: "Reading" } },
+    Deferring: { after: { deferral: "Reading" }, on: { POKE: "Reading" } },
     Taking: {
       entry: assign({ sentAt: ({ context }) => context.env.monotonic() }),
       invoke: {
