@@ -238,6 +238,8 @@ export class SessionManager implements RequestHandler {
    */
   private run(work: ManagerWork): void {
     if (this.stopping) return;
+    // Checked again at each run (a retry too): a lease lost meanwhile leaves the work to the new owner.
+    if (work.kind !== "sweep" && !this.mine(work.imageId)) return;
     const task: Promise<unknown> = (() => {
       switch (work.kind) {
         case "restore":
