@@ -223,7 +223,7 @@ export class ApiStartError extends StuiError {
   ) {
     super(
       subject !== null
-        ? `NATS refused the service's subscription to ${subject}${queue === null ? "" : ` (queue group ${queue})`}: the service user needs subscribe permission on "stui.api.* stui", $SRV.PING, $SRV.INFO, $SRV.STATS, $SRV.*.stui and $SRV.*.stui.* (see docs/security.md)`
+        ? `NATS refused the service's subscription to ${subject}${queue === null ? "" : ` (queue group ${queue})`}: the service user needs subscribe permission on "stui.api.* stui", $SRV.PING, $SRV.INFO, $SRV.STATS, $SRV.*.stui and $SRV.*.stui.*, and with shared images "stui.instance.*.request stui" (see docs/security.md)`
         : `the API stopped while starting: ${cause?.message ?? "the NATS connection closed"} (see docs/security.md)`,
       { cause },
     );

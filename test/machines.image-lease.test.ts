@@ -226,7 +226,7 @@ describe("image lease machine", () => {
     await store.release(held);
     t.actor.send({ type: "POKE" });
     await settle();
-    expect(t.emitted).toMatchObject([{ type: "owned", lease: { owner: "a" }, takenOverFrom: null }]);
+    expect(t.emitted).toMatchObject([{ type: "owned", lease: { owner: "a" }, takenOverFrom: null, handedOverBy: "b" }]);
   });
 });
 

@@ -116,12 +116,23 @@ export class ImageLeases {
         eager: () => isLeastLoaded(this.options.owner, this.loads()),
       },
     });
-    actor.on("owned", ({ lease, takenOverFrom }) => {
+    actor.on("owned", ({ lease, takenOverFrom, handedOverBy }) => {
+      const ownedBecause =
+        takenOverFrom !== null
+          ? `taken over from ${takenOverFrom}`
+          : handedOverBy !== null
+            ? `handed over by ${handedOverBy}`
+            : null;
       this.logger.info(
-        { image_id: config.id, lease_revision: lease.revision, taken_over_from: takenOverFrom },
-        `image ${config.id}: owned here${takenOverFrom === null ? "" : ` (taken over from ${takenOverFrom})`}`,
+        {
+          image_id: config.id,
+          lease_revision: lease.revision,
+          taken_over_from: takenOverFrom,
+          handed_over_by: handedOverBy,
+        },
+        `image ${config.id}: owned here${ownedBecause === null ? "" : ` (${ownedBecause})`}`,
       );
-      this.manager.send({ type: "IMAGE.ADD", config, fence: () => this.holds(config.id), takenOverFrom });
+      this.manager.send({ type: "IMAGE.ADD", config, fence: () => this.holds(config.id), ownedBecause });
     });
     actor.on("lost", ({ reason }) => {
       this.logger.warn(

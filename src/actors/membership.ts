@@ -26,8 +26,10 @@ export class Membership {
     this.live = new Set([self]);
     this.leaving = nc.subscribe(leavingSubject("*"), {
       callback: (error, msg) => {
+        // A refused subscription calls back with an error and no message.
+        if (error !== null) return;
         const id = msg.subject.split(".")[2] ?? "";
-        if (error !== null || id === self) return;
+        if (id === self) return;
         this.gone.set(id, performance.now());
         this.live = new Set([...this.live].filter((member) => member !== id));
         logger.info({ instance_id: id }, `instance ${id} is leaving`);

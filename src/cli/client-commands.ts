@@ -14,15 +14,17 @@ export const images = (argv: string[]): Promise<number> =>
   runClientCommand(argv, {
     usage:
       "usage: stui images [--json]\n\n" +
-      "The images, their connection status and their sessions: active, orphaned, total.",
+      "The images, the instance that owns (connects) each, their connection status and their\n" +
+      "sessions: active, orphaned, total.",
     run: async ({ client, json }) =>
       show(await client.listImages(), json, (r) =>
         table(
-          ["IMAGE", "NAME", "ADDRESS", "STATUS", "HEALTH", "RTT ms", "ACTIVE", "ORPHANED", "TOTAL", "VERSION"],
+          ["IMAGE", "NAME", "ADDRESS", "OWNER", "STATUS", "HEALTH", "RTT ms", "ACTIVE", "ORPHANED", "TOTAL", "VERSION"],
           r.images.map((i) => [
             i.image_id,
             dash(i.name),
             i.address,
+            dash(i.owner),
             i.status,
             i.connection_health,
             i.rtt_ms === null ? "-" : i.rtt_ms.toFixed(1),

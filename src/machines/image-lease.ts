@@ -63,6 +63,8 @@ export interface LeaseContext {
   readonly patienceMs: number;
   /** Since when (monotonic ms) the lease has been read free without being taken; `null`: it was not. */
   readonly freeSince: number | null;
+  /** The other instance whose lease was read last: who handed it over, once it reads as released. */
+  readonly lastOwner: string | null;
   /** The lease held, or the one last read. */
   readonly lease: Lease | null;
   /** When the write that produced the held lease was sent (monotonic ms); `null`: none held. */
@@ -82,7 +84,14 @@ export type LeaseEvent =
   | { readonly type: "POKE" };
 
 export type LeaseEmitted =
-  | { readonly type: "owned"; readonly lease: Lease; readonly takenOverFrom: string | null }
+  | {
+      readonly type: "owned";
+      readonly lease: Lease;
+      /** The owner whose lapsed lease this one took over. */
+      readonly takenOverFrom: string | null;
+      /** The owner that released the lease just before (stopping, or balancing), when it was seen. */
+      readonly handedOverBy: string | null;
+    }
   | { readonly type: "lost"; readonly imageId: string; readonly reason: string }
   | { readonly type: "released"; readonly imageId: string };
 
@@ -163,6 +172,7 @@ export const imageLeaseMachine = setup({
       standbyPollMs: input.standbyPollMs ?? Math.min(ttlMs / 3, 1000),
       patienceMs: input.patienceMs ?? Math.min(ttlMs / 2, 3000),
       freeSince: null,
+      lastOwner: null,
       lease: null,
       validFrom: null,
       sentAt: 0,
@@ -195,7 +205,14 @@ export const imageLeaseMachine = setup({
               freeSince: ({ context }) => context.freeSince ?? context.env.monotonic(),
             }),
           },
-          { target: "Standby", actions: assign({ lease: ({ event }) => event.output, freeSince: null }) },
+          {
+            target: "Standby",
+            actions: assign({
+              lease: ({ event }) => event.output,
+              freeSince: null,
+              lastOwner: ({ context, event }) => event.output?.owner ?? context.lastOwner,
+            }),
+          },
         ],
         onError: "Waiting",
       },
@@ -217,8 +234,13 @@ export const imageLeaseMachine = setup({
               lease: event.output,
               takenOverFrom:
                 context.lease !== null && context.lease.owner !== context.owner ? context.lease.owner : null,
+              handedOverBy: context.lease === null ? context.lastOwner : null,
             })),
-            assign({ lease: ({ event }) => event.output, validFrom: ({ context }) => context.sentAt }),
+            assign({
+              lease: ({ event }) => event.output,
+              validFrom: ({ context }) => context.sentAt,
+              lastOwner: null,
+            }),
           ],
         },
         onError: [{ guard: ({ event }) => isConflict(event.error), target: "Reading" }, { target: "Waiting" }],

@@ -82,8 +82,8 @@ interface ImageEntry {
   readonly crash: string | null;
   /** Whether this instance may still speak for the image (its lease); nothing is emitted otherwise. */
   readonly fence: () => boolean;
-  /** The instance the image was taken over from, until its first Connected status says so. */
-  readonly takenOverFrom: string | null;
+  /** How this instance came to own the image, until its first Connected status says so. */
+  readonly ownedBecause: string | null;
 }
 
 export interface SessionManagerContext {
@@ -117,8 +117,11 @@ export type SessionManagerEvent =
        * the image and every status or health emitted for it. @default always
        */
       readonly fence?: () => boolean;
-      /** The instance whose lapsed lease this one took over. @default null */
-      readonly takenOverFrom?: string | null;
+      /**
+       * How this instance came to own the image ("taken over from a", "handed over by b"), said in
+       * the reason of its first Connected status. @default null
+       */
+      readonly ownedBecause?: string | null;
     }
   /** Stops the image's connection; its last status says `reason`. @default "image removed" */
   | { readonly type: "IMAGE.REMOVE"; readonly imageId: string; readonly reason?: string }
@@ -162,14 +165,14 @@ export function imageStatusOf(entry: ImageEntry): ImageConnectionStatus {
 
 const ALWAYS = (): boolean => true;
 
-type Spawn = Pick<ImageEntry, "config" | "fence" | "takenOverFrom">;
+type Spawn = Pick<ImageEntry, "config" | "fence" | "ownedBecause">;
 
 /** The image to spawn a connection for: a new one, or a crashed one retried; `null`: none. */
 function imageToSpawn(context: SessionManagerContext, event: SessionManagerEvent): Spawn | null {
   switch (event.type) {
     case "IMAGE.ADD":
       if (context.images.has(event.config.id)) return null;
-      return { config: event.config, fence: event.fence ?? ALWAYS, takenOverFrom: event.takenOverFrom ?? null };
+      return { config: event.config, fence: event.fence ?? ALWAYS, ownedBecause: event.ownedBecause ?? null };
     case "IMAGE.RETRY": {
       const entry = context.images.get(event.imageId);
       return entry !== undefined && entry.crash !== null ? entry : null;
@@ -201,7 +204,7 @@ export const sessionManagerMachine = setup({
     spawnImage: assign(({ context, event, spawn }) => {
       const spawned = imageToSpawn(context, event);
       if (spawned === null) return {};
-      const { config, fence, takenOverFrom } = spawned;
+      const { config, fence, ownedBecause } = spawned;
       const ref = spawn("connection", {
         id: config.id,
         systemId: config.id,
@@ -215,7 +218,7 @@ export const sessionManagerMachine = setup({
         },
       });
       spawn("watch", { id: watcherId(config.id), input: { ref } });
-      const entry: ImageEntry = { config, ref, crash: null, fence, takenOverFrom };
+      const entry: ImageEntry = { config, ref, crash: null, fence, ownedBecause };
       return { images: new Map(context.images).set(config.id, entry) };
     }),
     removeImage: enqueueActions(({ context, event, enqueue }) => {
@@ -271,12 +274,12 @@ export const sessionManagerMachine = setup({
       const entry = speaking(context, event.data.image_id);
       if (entry === null) return;
       let { data } = event;
-      if (entry.takenOverFrom !== null && data.status === "Connected") {
-        // Consumers tell a takeover from an outage by this reason.
-        const takenOver = `taken over from ${entry.takenOverFrom}`;
-        data = { ...data, reason: data.reason === null ? takenOver : `${takenOver}; ${data.reason}` };
+      if (entry.ownedBecause !== null && data.status === "Connected") {
+        // Consumers tell a takeover or a handover from an outage by this reason.
+        const because = entry.ownedBecause;
+        data = { ...data, reason: data.reason === null ? because : `${because}; ${data.reason}` };
         enqueue.assign({
-          images: new Map(context.images).set(data.image_id, { ...entry, takenOverFrom: null }),
+          images: new Map(context.images).set(data.image_id, { ...entry, ownedBecause: null }),
         });
       }
       enqueue.emit({ type: "status", data });

@@ -132,10 +132,20 @@ export function isRemoval(operation: string | undefined): boolean {
 /** Whether `error` means JetStream did not answer, rather than refused. */
 export function isUnavailable(error: unknown): boolean {
   if (error instanceof JetStreamUnavailable) return true;
+  // A refusal by the server's permissions is not an outage: retrying cannot help.
+  if (isPermissionDenied(error)) return false;
   if (error instanceof TimeoutError || error instanceof NoRespondersError) return true;
   if (error instanceof RequestError) return true;
   if (error instanceof JetStreamApiError) return error.code === 503 || error.status === 503;
   return error instanceof Error && /timeout|no responders|closed|disconnect/i.test(error.message);
+}
+
+/** Whether the error, or one of its causes, is the server refusing a publish or subscription. */
+function isPermissionDenied(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth += 1) {
+    if (/permissions violation/i.test(e.message)) return true;
+  }
+  return false;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
