@@ -121,7 +121,7 @@ function entries(block: string): { readonly publish: string[]; readonly subscrib
 }
 
 describe("security - the documented NATS permissions with shared images", () => {
-  it("security - the cluster service block is the KV block plus lease and instance subjects, none of them a whole tree", async () => {
+  it("security - the cluster service block is the KV block plus lease, image list and instance subjects, none of them a whole tree", async () => {
     const { block } = await documentedUser(CLUSTER_SERVICE);
     expect(block).not.toMatch(/"\$JS\.API\.>"|"\$JS\.>"|"\$JS\.API\.\*"|"\$KV\.>"|"stui\.instance\.>"|"[>]"/);
     expect(block).not.toMatch(/allow_responses/);
@@ -135,6 +135,14 @@ describe("security - the documented NATS permissions with shared images", () => 
       "$JS.API.STREAM.CREATE.KV_stui_leases",
       "$JS.API.STREAM.MSG.GET.KV_stui_leases",
       "$KV.stui_leases.*",
+      "$JS.API.STREAM.INFO.KV_stui_images",
+      "$JS.API.STREAM.CREATE.KV_stui_images",
+      "$JS.API.STREAM.MSG.GET.KV_stui_images",
+      "$KV.stui_images.*",
+      "$JS.API.CONSUMER.CREATE.KV_stui_images.>",
+      "$JS.API.CONSUMER.MSG.NEXT.KV_stui_images.*",
+      "$JS.API.CONSUMER.INFO.KV_stui_images.*",
+      "$JS.API.CONSUMER.DELETE.KV_stui_images.*",
       "stui.instance.*.request",
       "stui.instance.*.leaving",
     ]);
