@@ -97,8 +97,8 @@ describe("stui serve - end to end", () => {
       to_image_id: "staging",
     });
     const table = await stui("images");
-    expect(table.stdout).toMatch(/^IMAGE\s+NAME\s+ADDRESS\s+STATUS/m);
-    expect(table.stdout).toMatch(/^staging\s+staging image\s+\S+\s+Connected/m);
+    expect(table.stdout).toMatch(/^IMAGE\s+NAME\s+ADDRESS\s+OWNER\s+STATUS/m);
+    expect(table.stdout).toMatch(/^staging\s+staging image\s+\S+\s+e2e\s+Connected/m);
 
     // Kill an image: `stui events` shows it go Reconnecting.
     const follower = spawnStui(["events", "--json", "--subject", "stui.events.image.dev.status"], { env: env() });
