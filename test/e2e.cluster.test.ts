@@ -10,15 +10,14 @@
  * what, and an instance SIGSTOPped past its TTL and resumed sends nothing more on its old
  * connections. The image list is shared: `ConnectImage` and `DisconnectImage` through any instance.
  */
-import { writeFile } from "node:fs/promises";
-import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { StuiClient } from "../src/client.js";
 import type { StuiEvent } from "../src/protocol/index.js";
 import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { cleanupManagers, makeStoreDir } from "./helpers/manager.js";
 import { startNatsCluster, type NatsCluster } from "./helpers/nats-cluster.js";
-import { spawnStui, stopAllProcesses, type ProcessHandle } from "./helpers/processes.js";
+import { spawnStui, stopAllProcesses } from "./helpers/processes.js";
+import { connectedOn, ownership, serveShared, type ServeInstance } from "./helpers/cluster-instances.js";
 
 const TTL_MS = 3000;
 const IMAGES = Array.from({ length: 12 }, (_, i) => `i${String(i).padStart(2, "0")}`);
@@ -34,53 +33,15 @@ afterEach(async () => {
   await cleanupManagers();
 });
 
-interface Instance {
-  readonly id: string;
-  readonly child: ProcessHandle;
-  readonly metrics: string;
-}
+type Instance = ServeInstance;
 
 async function serve(
   id: string,
   urls: readonly string[],
   sims: readonly ImageSimHandle[],
-  ids: readonly string[] = IMAGES,
+  imageIds: readonly string[] = IMAGES,
 ): Promise<Instance> {
-  const dir = await makeStoreDir();
-  const config = path.join(dir, "stui.yaml");
-  await writeFile(
-    config,
-    [
-      `instance_id: ${id}`,
-      `nats: { url: [${urls.map((u) => `"${u}"`).join(", ")}] }`,
-      "store: { kind: kv, replicas: 3 }",
-      `cluster: { lease_ttl_ms: ${TTL_MS} }`,
-      `images: [${sims.map((s, i) => `{ id: ${ids[i] ?? "x"}, address: "${s.endpoint}" }`).join(", ")}]`,
-      "backoff: { base_ms: 50, cap_ms: 300 }",
-      "metrics_port: 0",
-      "",
-    ].join("\n"),
-  );
-  const child = spawnStui(["serve", "--config", config]);
-  const [line = ""] = await child.waitForLine(/^.*"stui serve: listening".*$/, { timeoutMs: 30_000 });
-  return { id, child, metrics: (JSON.parse(line) as { metrics: string }).metrics };
-}
-
-/** The images an instance itself has Connected, from its own metrics. */
-async function connectedOn(instance: Instance): Promise<string[]> {
-  const text = await (await fetch(instance.metrics)).text();
-  return [...text.matchAll(/^stui_image_status\{image_id="([^"]+)",status="Connected"\} 1$/gm)]
-    .map((m) => m[1] ?? "")
-    .sort();
-}
-
-/** Image id → the instances that have it Connected. */
-async function ownership(instances: readonly Instance[]): Promise<Map<string, string[]>> {
-  const owners = new Map<string, string[]>();
-  for (const instance of instances) {
-    for (const image of await connectedOn(instance)) owners.set(image, [...(owners.get(image) ?? []), instance.id]);
-  }
-  return owners;
+  return serveShared({ id, dir: await makeStoreDir(), urls, sims, imageIds, ttlMs: TTL_MS, replicas: 3 });
 }
 
 /** Every image Connected on exactly one instance, and how many each has (sorted by instance). */

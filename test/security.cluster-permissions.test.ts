@@ -9,7 +9,7 @@
  * output nor the server's log names a permission violation of the service user over the whole run;
  * and two of its lines are shown needed: without them, the server refuses the service.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -24,8 +24,9 @@ import {
 } from "./helpers/documented-users.js";
 import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
-import { spawnStui, stopAllProcesses, type ProcessHandle } from "./helpers/processes.js";
+import { stopAllProcesses } from "./helpers/processes.js";
 import { isolatedEnv } from "./helpers/cli.js";
+import { ownership, serveShared, type ServeInstance } from "./helpers/cluster-instances.js";
 
 const CLUSTER_SERVICE = "service user, store.kind kv, cluster";
 const KV_SERVICE = "service user, store.kind kv";
@@ -55,51 +56,29 @@ async function startNats(users: readonly DocumentedUser[]): Promise<NatsServerHa
   return nats;
 }
 
-interface Instance {
-  readonly id: string;
-  readonly child: ProcessHandle;
-  readonly metrics: string;
-}
+type Instance = ServeInstance;
 
 /** `stui serve` as instance `id`, sharing `sims` as the images, logged in as `service`. */
-async function serve(
+function serve(
   id: string,
   server: NatsServerHandle,
   sims: readonly ImageSimHandle[],
   service: DocumentedUser,
 ): Promise<Instance> {
-  const config = path.join(dir ?? tmpdir(), `${id}.yaml`);
-  await writeFile(
-    config,
-    [
-      `instance_id: ${id}`,
-      `nats: { url: "${server.url}" }`,
-      "store: { kind: kv }",
-      `cluster: { lease_ttl_ms: ${TTL_MS} }`,
-      `images: [${sims.map((s, i) => `{ id: ${IMAGES[i] ?? "x"}, address: "${s.endpoint}" }`).join(", ")}]`,
-      "backoff: { base_ms: 50, cap_ms: 300 }",
-      "metrics_port: 0",
-      "",
-    ].join("\n"),
-  );
-  const child = spawnStui(["serve", "--config", config], {
+  return serveShared({
+    id,
+    dir: dir ?? tmpdir(),
+    urls: [server.url],
+    sims,
+    imageIds: IMAGES,
+    ttlMs: TTL_MS,
     env: isolatedEnv({ STUI_NATS_USER: service.user, STUI_NATS_PASS: service.pass, STUI_LOG_LEVEL: "info" }),
   });
-  const [line = ""] = await child.waitForLine(/^.*"stui serve: listening".*$/, { timeoutMs: 30_000 });
-  return { id, child, metrics: (JSON.parse(line) as { metrics: string }).metrics };
 }
 
 /** Image id → the instances that have it Connected, each from its own metrics. */
 async function owners(instances: readonly Instance[]): Promise<Record<string, string[]>> {
-  const found: Record<string, string[]> = {};
-  for (const instance of instances) {
-    const text = await (await fetch(instance.metrics)).text();
-    for (const m of text.matchAll(/^stui_image_status\{image_id="([^"]+)",status="Connected"\} 1$/gm)) {
-      const image = m[1] ?? "";
-      found[image] = [...(found[image] ?? []), instance.id];
-    }
-  }
-  return found;
+  return Object.fromEntries(await ownership(instances));
 }
 
 /** Whether every image is Connected on exactly one of `instances`, each of which has some. */
