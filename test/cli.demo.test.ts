@@ -3,14 +3,22 @@
  * images, a private nats-server and the service, shows a killed image come back, and leaves
  * nothing running on every way out: `quit`, the end of stdin, SIGHUP (a closed terminal), SIGTERM.
  * Without nats-server it says how to install it; nats-server in /usr/sbin (Debian) is found
- * without being on the PATH.
+ * without being on the PATH. `stui demo --cluster`: three instances on a 3-node NATS cluster share
+ * six images; a killed instance's images are Connected under the others within the TTL + 5 s.
  */
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findNatsServer } from "../src/cli/children.js";
-import { childPidsOf, spawnStui, stopAllProcesses, waitUntilGone, type ProcessHandle } from "./helpers/processes.js";
+import {
+  childPidsOf,
+  isAlive,
+  spawnStui,
+  stopAllProcesses,
+  waitUntilGone,
+  type ProcessHandle,
+} from "./helpers/processes.js";
 
 afterEach(stopAllProcesses);
 
@@ -143,6 +151,66 @@ describe("stui demo", () => {
     expect(exit.code).toBe(1);
     expect(demo.stderr()).toContain("sudo apt-get install -y nats-server");
   });
+});
+
+const TTL_MS = 3000;
+const CLUSTER_IMAGES = ["dev", "staging", "build", "test", "docs", "perf"] as const;
+
+/** The summary line the cluster demo prints on every change: every image Connected, owned by one of `owners`. */
+const allConnected = (owners: string): RegExp =>
+  new RegExp(`^images: ${CLUSTER_IMAGES.map((id) => `${id}=Connected@([${owners}])`).join(" ")}$`);
+
+/** Starts `stui demo --cluster`; checks its printed pids (3 nodes, 6 images, 3 instances) against /proc. */
+async function startClusterDemo(): Promise<Started & { readonly pidOf: ReadonlyMap<string, number> }> {
+  const demo = spawnStui(["demo", "--cluster"], { env: demoEnv() });
+  const [, images = "", urls = ""] = await demo.waitForLine(/^stui demo: images (.*); NATS (\S+)$/, {
+    timeoutMs: 60_000,
+  });
+  const [, pidList = "", tempDir = ""] = await demo.waitForLine(/^stui demo: pids (.*); temp dir (\S+)$/);
+  await demo.waitForLine(/^stui demo: ready/);
+  expect(pidList).toMatch(
+    /^n1=\d+ n2=\d+ n3=\d+ dev=\d+ staging=\d+ build=\d+ test=\d+ docs=\d+ perf=\d+ a=\d+ b=\d+ c=\d+$/,
+  );
+  const pidOf = new Map([...pidList.matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1] ?? "", Number(m[2])]));
+  const pids = [...pidOf.values()];
+  expect(childPidsOf(demo.pid).sort()).toEqual([...pids].sort());
+  expect(existsSync(tempDir)).toBe(true);
+  // The images' ports and the nodes' client ports.
+  const ports = [...images.matchAll(/:(\d+)/g), ...urls.matchAll(/:(\d+)/g)].map((m) => Number(m[1]));
+  expect(ports).toHaveLength(9);
+  return { demo, pids, tempDir, ports, pidOf };
+}
+
+describe("stui demo --cluster", () => {
+  it("runs three instances on a 3-node NATS cluster; a killed instance's images are Connected under the others within the TTL + 5 s; quit stops every child", async () => {
+    const started = await startClusterDemo();
+    const { demo, pidOf } = started;
+    // Every image Connected, each by its owner; the instance owning the most is killed.
+    const owners = (await demo.waitForLine(allConnected("abc"), { timeoutMs: 30_000 })).slice(1);
+    const count = (id: string): number => owners.filter((owner) => owner === id).length;
+    const victim = ["a", "b", "c"].reduce((best, id) => (count(id) > count(best) ? id : best));
+    const others = ["a", "b", "c"].filter((id) => id !== victim).join("");
+    let since = demo.lineCount();
+    const killedAt = performance.now();
+    demo.send(`kill ${victim}`);
+    await demo.waitForLine(new RegExp(`^killed ${victim} \\(pid ${pidOf.get(victim)}, SIGKILL\\)`), { since });
+    expect(isAlive(pidOf.get(victim) ?? 0)).toBe(false);
+    await demo.waitForLine(allConnected(others), {
+      since,
+      timeoutMs: Math.max(0, TTL_MS + 5000 - (performance.now() - killedAt)),
+    });
+
+    // The same key starts it again (a standby); quit stops that process too.
+    since = demo.lineCount();
+    demo.send(`start ${victim}`);
+    const [, restarted = ""] = await demo.waitForLine(new RegExp(`^started ${victim} again \\(pid (\\d+)\\)`), {
+      since,
+      timeoutMs: 30_000,
+    });
+    demo.send("quit");
+    expect((await demo.exited).code).toBe(0);
+    await expectAllGone(started, [Number(restarted)]);
+  }, 120_000);
 });
 
 describe("findNatsServer", () => {
