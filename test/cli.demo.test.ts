@@ -200,7 +200,7 @@ describe("stui demo --cluster", () => {
       timeoutMs: Math.max(0, TTL_MS + 5000 - (performance.now() - killedAt)),
     });
 
-    // The same key starts it again (a standby); quit stops that process too.
+    // The same key starts it again; quit stops that process too.
     since = demo.lineCount();
     demo.send(`start ${victim}`);
     const [, restarted = ""] = await demo.waitForLine(new RegExp(`^started ${victim} again \\(pid (\\d+)\\)`), {

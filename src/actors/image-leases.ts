@@ -12,6 +12,7 @@
  * deferring a free lease too.
  */
 import { createActor, fromPromise, type ActorRefFrom } from "xstate";
+import { RequestError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isLeastLoaded, loadsOf, shouldHandOver } from "../machines/balance.js";
 import { imageLeaseMachine, leaseValid, type WriteInput } from "../machines/image-lease.js";
@@ -75,6 +76,25 @@ export class ImageLeases {
       snapshot !== undefined &&
       snapshot.matches("Owning") &&
       leaseValid(snapshot.context, snapshot.context.env.monotonic())
+    );
+  }
+
+  /**
+   * The fencing token checked before a write for the image's sessions: resolves when the lease
+   * store, read from the stream leader, still names this instance with the revision held (or a
+   * renewal of it), or when the image is not shared (nothing to fence). Rejects with
+   * `ImageUnavailable` when this instance no longer owns the image.
+   */
+  async verify(imageId: string): Promise<void> {
+    const entry = this.actors.get(imageId);
+    if (entry === undefined) return;
+    const held = this.holds(imageId) ? entry.actor.getSnapshot().context.lease : null;
+    const stored = held === null ? null : await this.options.store.get(imageId);
+    if (held !== null && stored !== null && stored.owner === held.owner && stored.revision >= held.revision) return;
+    throw new RequestError(
+      "ImageUnavailable",
+      `instance ${this.options.owner} no longer owns image ${imageId}${stored === null ? "" : ` (its lease is ${stored.owner}'s, revision ${stored.revision})`}: retry`,
+      { image_id: imageId },
     );
   }
 

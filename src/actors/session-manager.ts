@@ -93,6 +93,7 @@ export class SessionManager implements RequestHandler {
       runLater: (work) => this.run(work),
       instanceId,
       leaseExpiry: () => null,
+      fence: () => Promise.resolve(),
       cluster: null,
       forwarded: false,
     };
@@ -104,7 +105,7 @@ export class SessionManager implements RequestHandler {
       const expiresAt = cluster.leases.image(imageId)?.expiresAt ?? null;
       return expiresAt === null ? null : isoTime(expiresAt);
     };
-    this.ctx = { ...this.ctx, cluster, leaseExpiry };
+    this.ctx = { ...this.ctx, cluster, leaseExpiry, fence: (imageId) => cluster.leases.verify(imageId) };
     this.forwardedCtx = { ...this.ctx, forwarded: true };
   }
 

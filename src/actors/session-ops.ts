@@ -33,6 +33,12 @@ export interface ManagerCore {
   readonly instanceId: string | null;
   /** When this instance's lease on the image lapses unless renewed; `null` without shared images. */
   readonly leaseExpiry: (imageId: string) => string | null;
+  /**
+   * Resolves when this instance may write the sessions of the image: always with one instance;
+   * shared, when the lease store still names this instance's lease (the fencing token). Rejects
+   * with `ImageUnavailable` otherwise.
+   */
+  readonly fence: (imageId: string) => Promise<void>;
 }
 
 export const sessionKey = (id: string): string => `session:${id}`;
@@ -89,13 +95,16 @@ export function announce(core: ManagerCore, notices: readonly SessionNotice[]): 
 
 /** Writes `session` over the revision the manager holds for it (none: it must be new). */
 export async function writeSession(core: ManagerCore, session: SessionStateData): Promise<void> {
+  await core.fence(session.image_id);
   const expected = stateOf(core).registry.revisionOf(session.session_id) ?? UNREVISIONED;
   await core.store.put(session, expected);
 }
 
 export async function deleteSession(core: ManagerCore, sessionId: string): Promise<void> {
-  const expected = stateOf(core).registry.revisionOf(sessionId) ?? UNREVISIONED;
-  await core.store.delete(sessionId, expected);
+  const { registry } = stateOf(core);
+  const imageId = registry.get(sessionId)?.image_id;
+  if (imageId !== undefined) await core.fence(imageId);
+  await core.store.delete(sessionId, registry.revisionOf(sessionId) ?? UNREVISIONED);
 }
 
 /** Tells the image a session is closed. Best effort: the image times out sessions of its own. */

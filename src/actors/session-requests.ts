@@ -194,6 +194,7 @@ const createSession: Handler<"CreateSession"> = async (ctx, request) => {
   };
   return ctx.queue.run(sessionKey(session.session_id), async () => {
     try {
+      await ctx.fence(session.image_id);
       await ctx.store.put(session, UNREVISIONED);
     } catch (error) {
       // Not stored, so not acknowledged: the image need not keep it either.

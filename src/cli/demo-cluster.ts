@@ -5,7 +5,7 @@
  * `cluster: { lease_ttl_ms: 3000 }`), each connecting to a different node. Each image is
  * connected by the one instance holding its lease. Keys a, b, c SIGKILL that instance (by pid):
  * the view shows its images' owner go down and, once the leases lapse, the others take them over;
- * the same key starts it again, as a standby. The view is demo-cluster-view.ts; the life and ways
+ * the same key starts it again, and it takes its share of the images back. The view is demo-cluster-view.ts; the life and ways
  * out are demo-run.ts's, as for `stui demo`.
  */
 import { writeFile } from "node:fs/promises";
@@ -67,8 +67,8 @@ export async function startClusterDemo({
       return { id, node: `${node.name} ${node.url}`, file };
     }),
   );
-  // All at once, so that none has a whole start-up's head start. They still race image by image,
-  // and the first to reach the bucket takes most: images are not spread evenly (yet).
+  // All at once, so that none has a whole start-up's head start; the instances then even out the
+  // images among themselves (the least loaded take free leases, the most loaded hand theirs over).
   await allStarted(
     configs.map(async ({ id, node, file }) => instance(id, node, file, await startServe(file))),
     instances,
@@ -196,8 +196,7 @@ function instance(id: string, node: string, config: string, child: Child): Insta
     },
     killed: (pid) =>
       `killed ${id} (pid ${pid}, SIGKILL): its leases lapse within ${LEASE_TTL_MS / 1000} s, then the others take its images over`,
-    started: (again) =>
-      `started ${id} again (pid ${again.pid}): a standby until a lease is free (images are not moved back)`,
+    started: (again) => `started ${id} again (pid ${again.pid}): it takes its share of the images back from the others`,
   };
   return self;
 }

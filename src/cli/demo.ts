@@ -37,7 +37,7 @@ instances a, b and c sharing six simulated images (store kind kv with 3 replicas
 3 s TTL), and a view of each image's status and owner. NATS_URL is not used.
 
 keys: a b c  kill that instance (SIGKILL): its images move to the others once its leases lapse;
-             again: start it again (it waits as a standby: images are not moved back)
+             again: start it again (it takes its share of the images back)
       q      quit (Ctrl-C too)
 Without a terminal: "kill a", "start a", "quit".
 

@@ -135,6 +135,9 @@ export function isUnavailable(error: unknown): boolean {
   // A refusal by the server's permissions is not an outage: retrying cannot help.
   if (isPermissionDenied(error)) return false;
   if (error instanceof TimeoutError || error instanceof NoRespondersError) return true;
+  // nats.js says "jetstream is not enabled" for a publish nobody answers: during a stream leader
+  // election (JetStream itself was checked at start). The class is not exported: known by name.
+  if (error instanceof Error && error.name === "JetStreamNotEnabled") return true;
   if (error instanceof RequestError) return true;
   if (error instanceof JetStreamApiError) return error.code === 503 || error.status === 503;
   return error instanceof Error && /timeout|no responders|closed|disconnect/i.test(error.message);
