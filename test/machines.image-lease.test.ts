@@ -23,9 +23,14 @@ class MapLeases {
   writes = 0;
   constructor(private readonly now: () => number) {}
 
-  read(imageId: string): Promise<Lease | null> {
-    if (this.down) return Promise.reject(new StoreUnavailableError(unavailable));
-    return Promise.resolve(this.leases.get(imageId) ?? null);
+  /** While set, a read answers what was stored when it was sent, once this resolves (a read in flight). */
+  gate: Promise<void> | null = null;
+
+  async read(imageId: string): Promise<Lease | null> {
+    if (this.down) throw new StoreUnavailableError(unavailable);
+    const value = this.leases.get(imageId) ?? null;
+    if (this.gate !== null) await this.gate;
+    return value;
   }
 
   write(input: WriteInput): Promise<Lease> {
@@ -227,6 +232,25 @@ describe("image lease machine", () => {
     t.actor.send({ type: "POKE" });
     await settle();
     expect(t.emitted).toMatchObject([{ type: "owned", lease: { owner: "a" }, takenOverFrom: null, handedOverBy: "b" }]);
+  });
+
+  it("image lease - a POKE while a read is in flight reads again after it, rather than waiting for the next poll", async () => {
+    const clock = new SimulatedClock();
+    const store = new MapLeases(() => clock.now());
+    const held = await store.write({ imageId: "dev", owner: "b", ttlMs: TTL, expectedRevision: 0 });
+    const t = setup({ clock, store });
+    await settle();
+    let answer = (): void => undefined;
+    store.gate = new Promise((resolve) => (answer = resolve));
+    clock.increment(1000); // the standby poll: a read is sent, and will answer b's lease
+    await settle();
+    expect(state(t)).toBe("Reading");
+    await store.release(held);
+    t.actor.send({ type: "POKE" });
+    store.gate = null;
+    answer();
+    for (let i = 0; i < 4; i += 1) await settle();
+    expect(t.emitted).toMatchObject([{ type: "owned", lease: { owner: "a" }, handedOverBy: "b" }]);
   });
 });
 

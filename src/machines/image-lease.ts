@@ -65,6 +65,8 @@ export interface LeaseContext {
   readonly freeSince: number | null;
   /** The other instance whose lease was read last: who handed it over, once it reads as released. */
   readonly lastOwner: string | null;
+  /** A `POKE` came while reading. */
+  readonly poked: boolean;
   /** The lease held, or the one last read. */
   readonly lease: Lease | null;
   /** When the write that produced the held lease was sent (monotonic ms); `null`: none held. */
@@ -173,6 +175,7 @@ export const imageLeaseMachine = setup({
       patienceMs: input.patienceMs ?? Math.min(ttlMs / 2, 3000),
       freeSince: null,
       lastOwner: null,
+      poked: false,
       lease: null,
       validFrom: null,
       sentAt: 0,
@@ -188,6 +191,9 @@ export const imageLeaseMachine = setup({
   on: { RELEASE: ".Released" },
   states: {
     Reading: {
+      // A change heard while the read is in flight may not be in what it returns: read again after.
+      entry: assign({ poked: false }),
+      on: { POKE: { actions: assign({ poked: true }) } },
       invoke: {
         src: "read",
         input: ({ context }) => ({ imageId: context.imageId }),
@@ -218,9 +224,17 @@ export const imageLeaseMachine = setup({
       },
     },
     Waiting: { after: { retry: "Reading" } },
-    Standby: { after: { standby: "Reading" }, on: { POKE: "Reading" } },
+    Standby: {
+      always: { guard: ({ context }) => context.poked, target: "Reading" },
+      after: { standby: "Reading" },
+      on: { POKE: "Reading" },
+    },
     /** Free, left a moment for a less loaded instance. */
-    Deferring: { after: { deferral: "Reading" }, on: { POKE: "Reading" } },
+    Deferring: {
+      always: { guard: ({ context }) => context.poked, target: "Reading" },
+      after: { deferral: "Reading" },
+      on: { POKE: "Reading" },
+    },
     Taking: {
       entry: assign({ sentAt: ({ context }) => context.env.monotonic() }),
       invoke: {
