@@ -188,7 +188,7 @@ describe("image lease machine", () => {
     const reads = countReads(t);
     await advance(t.clock, 2900);
     expect(t.emitted).toEqual([]);
-    expect(reads()).toBeLessThanOrEqual(4); // once a second (the standby poll), not in a loop
+    expect(reads()).toBeLessThanOrEqual(12); // four times a second, not in a loop
     await advance(t.clock, 1200); // free since 0: taken at the first read after 3 s
     expect(t.emitted).toMatchObject([{ type: "owned", lease: { owner: "a" } }]);
   });

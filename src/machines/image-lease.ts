@@ -117,6 +117,9 @@ const writeInput = ({ context }: { context: LeaseContext }): WriteInput => ({
   expectedRevision: context.lease?.revision ?? 0,
 });
 
+/** How often a deferred free lease is read again (see the `deferral` delay). */
+const DEFER_POLL_MS = 250;
+
 /** None, lapsed, or this instance's own. */
 const isFree = (context: LeaseContext, lease: Lease | null): boolean =>
   lease === null || lease.owner === context.owner || lease.expiresAt <= context.env.now();
@@ -142,10 +145,14 @@ export const imageLeaseMachine = setup({
     /** Until the held lease can no longer be trusted. */
     validity: ({ context }) =>
       Math.max(0, (context.validFrom ?? 0) + context.ttlMs - context.marginMs - context.env.monotonic()),
-    /** Until the patience with a free lease runs out, at most `standbyPollMs`. */
+    /**
+     * Until the patience with a free lease runs out, at most a quarter of a second: the loads it
+     * waits on change as the others take leases, and not every change pokes this actor.
+     */
     deferral: ({ context }) =>
       Math.min(
         context.standbyPollMs,
+        DEFER_POLL_MS,
         Math.max(0, (context.freeSince ?? 0) + context.patienceMs - context.env.monotonic()),
       ),
     /** Until another's lease lapses, at most `standbyPollMs` (it may be released early). */
