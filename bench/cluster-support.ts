@@ -108,8 +108,8 @@ export class ServeInstance {
 }
 
 /**
- * Waits until every image is Connected on exactly one instance (each one's own metrics), and
- * resolves with the owner of each.
+ * Waits until every image is Connected on exactly one instance (each one's own metrics) and the
+ * instances own within one image of each other, and resolves with the owner of each.
  */
 export async function settledOwners(
   instances: readonly ServeInstance[],
@@ -131,7 +131,10 @@ export async function settledOwners(
       const [only, ...more] = owners.get(id) ?? [];
       if (only !== undefined && more.length === 0) settled.set(id, only);
     }
-    if (settled.size === images.length) return settled;
+    // Balanced too: while the instances are still evening the images out, an owner may hand its
+    // image over during a trial, and that move would be timed as the takeover.
+    const counts = instances.map((i) => [...settled.values()].filter((o) => o === i).length);
+    if (settled.size === images.length && Math.max(...counts) - Math.min(...counts) <= 1) return settled;
     last = images.map((id) => `${id}: [${(owners.get(id) ?? []).map((o) => o.id).join(", ")}]`).join("; ");
     if (performance.now() > deadline) throw new Error(`no single owner per image after ${timeoutMs} ms: ${last}`);
     await sleep(100);
