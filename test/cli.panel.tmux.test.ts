@@ -2,9 +2,11 @@
  * `stui panel` as a user sees it: the real binary in a tmux pane (120×30, then 80×24) against a
  * real `stui serve` with three `stui image-sim` processes and a real nats-server. An image killed
  * shows Reconnecting, a new sim on its endpoint brings it back to Connected, no line is wider than
- * the pane, and `q` ends the panel with exit code 0. Without a terminal: `--once` and `--json`.
+ * the pane, colors show (and none with NO_COLOR), and `q` ends the panel with exit code 0. Without a terminal: `--once` and `--json`.
  */
 import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -21,7 +23,10 @@ const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
 let nats: NatsServerHandle | null = null;
 const sockets: string[] = [];
 afterEach(async () => {
-  for (const socket of sockets.splice(0)) spawnSync("tmux", ["-L", socket, "kill-server"]);
+  for (const socket of sockets.splice(0)) {
+    spawnSync("tmux", ["-L", socket, "kill-server"]);
+    rmSync(exitFile(socket), { force: true });
+  }
   await stopAllProcesses();
   await nats?.stop();
   nats = null;
@@ -64,10 +69,11 @@ const tmux = (socket: string, ...args: string[]): string => {
 };
 
 /** Starts the panel in a detached tmux pane of `width`×`height`; the pane stays when it exits. */
-function openPanel(url: string, width: number, height: number): string {
+function openPanel(url: string, width: number, height: number, env = ""): string {
   const socket = `stui-panel-${process.pid}-${width}-${Date.now()}`;
   sockets.push(socket);
-  const command = `cd ${REPO_ROOT} && exec node bin/stui.js panel --nats-url ${url}`;
+  // The shell writes the panel's exit code to a file: tmux's #{pane_dead_status} is not always filled in.
+  const command = `cd ${REPO_ROOT} && env ${env} node bin/stui.js panel --nats-url ${url}; echo $? > ${exitFile(socket)}`;
   tmux(
     socket,
     "-f",
@@ -87,6 +93,9 @@ function openPanel(url: string, width: number, height: number): string {
   tmux(socket, "set-option", "-t", "panel", "remain-on-exit", "on");
   return socket;
 }
+
+/** The pane with its colors and attributes as escape codes. */
+const captureStyled = (socket: string): string => tmux(socket, "capture-pane", "-p", "-e", "-t", "panel");
 
 const capture = (socket: string): string[] =>
   tmux(socket, "capture-pane", "-p", "-t", "panel").replace(/\n$/, "").split("\n");
@@ -120,16 +129,18 @@ async function killAndBringBack(socket: string, sims: ImageSimHandle[], width: n
   for (const line of back) expect(line.length).toBeLessThanOrEqual(width);
 }
 
+const exitFile = (socket: string): string => path.join(tmpdir(), `${socket}.exit`);
+
 async function quitWithZero(socket: string): Promise<void> {
   tmux(socket, "send-keys", "-t", "panel", "q");
   const deadline = Date.now() + 10_000;
-  let state = "";
+  let code = "";
   while (Date.now() < deadline) {
-    state = tmux(socket, "display-message", "-p", "-t", "panel", "#{pane_dead} #{pane_dead_status}").trim();
-    if (state.startsWith("1 ")) break;
+    code = existsSync(exitFile(socket)) ? readFileSync(exitFile(socket), "utf8").trim() : "";
+    if (code !== "") break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  expect(state).toBe("1 0");
+  expect(code).toBe("0");
 }
 
 describe.skipIf(!hasTmux)("stui panel - in a terminal (tmux)", () => {
@@ -141,14 +152,16 @@ describe.skipIf(!hasTmux)("stui panel - in a terminal (tmux)", () => {
     expect(first[0]).toMatch(/^NATS ● connected nats:\/\//);
     expect(first.join("\n")).toMatch(/IMAGE\s+STATUS\s+HEALTH\s+ACT\/ORPH\/ALL\s+RTT ms\s+LAST SEEN\s+OWNER\s+NAME/);
     expect(rowOf(first, "dev")).toMatch(/Healthy .* panel\s+dev image/);
+    expect(captureStyled(wide).includes("\u001B[32m● Connected")).toBe(true);
     await killAndBringBack(wide, sims, 120);
     tmux(wide, "send-keys", "-t", "panel", "j");
     await screenUntil(wide, (l) => rowOf(l, "dev").startsWith("› "), "the selection on the second row");
     await quitWithZero(wide);
 
-    const narrow = openPanel(url, 80, 24);
+    const narrow = openPanel(url, 80, 24, "NO_COLOR=1");
     const lines = await screenUntil(narrow, allShow("● Connected"), "every image Connected at 80 columns");
     expect(lines.join("\n")).not.toMatch(/\bNAME\b/);
+    expect(captureStyled(narrow).includes("\u001B[")).toBe(false);
     await killAndBringBack(narrow, sims, 80);
     const screen = capture(narrow);
     expect(screen.length).toBeLessThanOrEqual(24);
