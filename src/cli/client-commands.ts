@@ -4,7 +4,7 @@
  * what they share: `client-run.ts`.
  */
 import { selectCleanup } from "../machines/session-registry.js";
-import type { SessionMetadata } from "../protocol/index.js";
+import type { ImageConnectionStatus, SessionMetadata } from "../protocol/index.js";
 import { dash, EXIT, required, runClientCommand, show, str, UsageError } from "./client-run.js";
 import { table } from "./table.js";
 
@@ -16,26 +16,27 @@ export const images = (argv: string[]): Promise<number> =>
       "usage: stui images [--json]\n\n" +
       "The images, the instance that owns (connects) each, their connection status and their\n" +
       "sessions: active, orphaned, total.",
-    run: async ({ client, json }) =>
-      show(await client.listImages(), json, (r) =>
-        table(
-          ["IMAGE", "NAME", "ADDRESS", "OWNER", "STATUS", "HEALTH", "RTT ms", "ACTIVE", "ORPHANED", "TOTAL", "VERSION"],
-          r.images.map((i) => [
-            i.image_id,
-            dash(i.name),
-            i.address,
-            dash(i.owner),
-            i.status,
-            i.connection_health,
-            i.rtt_ms === null ? "-" : i.rtt_ms.toFixed(1),
-            String(i.active_sessions),
-            String(i.orphaned_sessions),
-            String(i.session_count),
-            dash(i.image_version),
-          ]),
-        ),
-      ),
+    run: async ({ client, json }) => show(await client.listImages(), json, imagesTable),
   });
+
+/** The images as `stui images` (and `stui panel --once`) print them. */
+export const imagesTable = (r: { readonly images: readonly ImageConnectionStatus[] }): string =>
+  table(
+    ["IMAGE", "NAME", "ADDRESS", "OWNER", "STATUS", "HEALTH", "RTT ms", "ACTIVE", "ORPHANED", "TOTAL", "VERSION"],
+    r.images.map((i) => [
+      i.image_id,
+      dash(i.name),
+      i.address,
+      dash(i.owner),
+      i.status,
+      i.connection_health,
+      i.rtt_ms === null ? "-" : i.rtt_ms.toFixed(1),
+      String(i.active_sessions),
+      String(i.orphaned_sessions),
+      String(i.session_count),
+      dash(i.image_version),
+    ]),
+  );
 
 /** A listed session's state in one word: a session is never both active and orphaned. */
 export const stateOfSession = (s: Pick<SessionMetadata, "is_active" | "orphaned_at">): string =>

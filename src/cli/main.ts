@@ -75,6 +75,10 @@ const commands: Record<string, Command> = {
     summary: "remove an image's orphaned sessions: --image ID [--force] [--dry-run]",
     load: client(listing, "cleanup"),
   },
+  panel: {
+    summary: "the images and events live in the terminal (--once: print the images and exit)",
+    load: client(() => import("./panel/command.js"), "panel"),
+  },
   events: {
     summary: "follow events live, or replay them --since a time",
     load: client(eventsCommand, "events"),
