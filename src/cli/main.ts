@@ -17,6 +17,18 @@ const listing = () => import("./client-commands.js");
 const sessionCommands = () => import("./session-commands.js");
 const imageCommands = () => import("./image-commands.js");
 const eventsCommand = () => import("./events-command.js");
+/**
+ * ink decides when it is first imported whether it runs in CI (a `CI` or `CONTINUOUS_INTEGRATION`
+ * variable) and then draws only the last frame, on exit. On a real terminal the panel is live
+ * wherever it runs, so those variables are dropped for this process before ink loads.
+ */
+const panelCommand = () => {
+  if (process.stdout.isTTY) {
+    delete process.env["CI"];
+    delete process.env["CONTINUOUS_INTEGRATION"];
+  }
+  return import("./panel/command.js");
+};
 
 const commands: Record<string, Command> = {
   serve: {
@@ -77,7 +89,7 @@ const commands: Record<string, Command> = {
   },
   panel: {
     summary: "the images and events live in the terminal (--once: print the images and exit)",
-    load: client(() => import("./panel/command.js"), "panel"),
+    load: client(panelCommand, "panel"),
   },
   events: {
     summary: "follow events live, or replay them --since a time",
