@@ -4,17 +4,15 @@
  * every change in order, and an entry that does not decode left out.
  */
 import { jetstream } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvImageCatalog } from "../src/adapters/kv-store/catalog.js";
 import type { CatalogChange } from "../src/ports.js";
+import { kvTestbed } from "./helpers/kv.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
 
 let server: NatsServerHandle | null = null;
-const connections: NatsConnection[] = [];
-const catalogs: KvImageCatalog[] = [];
-let prefixes = 0;
-const freshPrefix = (): string => `c${process.pid}_${(prefixes += 1)}`;
+const { freshPrefix, connectTo, keep } = kvTestbed("c");
 
 beforeAll(async () => {
   server = await startNatsServer();
@@ -22,24 +20,18 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
 });
-afterEach(async () => {
-  for (const catalog of catalogs.splice(0)) await catalog.close().catch(() => undefined);
-  for (const nc of connections.splice(0)) await nc.close().catch(() => undefined);
-});
 
 async function open(
   bucketPrefix: string,
   errors: string[] = [],
 ): Promise<{ catalog: KvImageCatalog; nc: NatsConnection }> {
-  const nc = await connect({ servers: server?.url ?? "" });
-  connections.push(nc);
+  const nc = await connectTo(server?.url ?? "");
   const catalog = await KvImageCatalog.open({
     nc,
     bucketPrefix,
     logger: { error: (_f: object, message?: string) => errors.push(message ?? ""), warn: () => 0, info: () => 0 },
   });
-  catalogs.push(catalog);
-  return { catalog, nc };
+  return { catalog: keep(catalog), nc };
 }
 
 describe("kv image catalog", () => {

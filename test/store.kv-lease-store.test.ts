@@ -1,9 +1,9 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvLeaseStore, type KvLeaseStoreOptions } from "../src/adapters/kv-store/leases.js";
 import { UNREVISIONED, type StoreLogger } from "../src/ports.js";
 import { RevisionConflictError } from "../src/errors.js";
+import { kvTestbed } from "./helpers/kv.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
 import { startNatsCluster, type NatsCluster } from "./helpers/nats-cluster.js";
 
@@ -20,33 +20,10 @@ function logged(): Logged {
   };
 }
 
-let prefixes = 0;
-const freshPrefix = (): string => `l${process.pid}_${(prefixes += 1)}`;
+const { freshPrefix, connectTo, keep } = kvTestbed("l");
 
-const connections: NatsConnection[] = [];
-const stores: KvLeaseStore[] = [];
-
-async function connectTo(servers: string | readonly string[]): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: typeof servers === "string" ? servers : [...servers],
-    noRandomize: true,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 100,
-  });
-  connections.push(nc);
-  return nc;
-}
-
-async function openStore(options: KvLeaseStoreOptions): Promise<KvLeaseStore> {
-  const store = await KvLeaseStore.open({ logger: logged().logger, ...options });
-  stores.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close().catch(() => undefined);
-  for (const nc of connections.splice(0)) await nc.close().catch(() => undefined);
-});
+const openStore = async (options: KvLeaseStoreOptions): Promise<KvLeaseStore> =>
+  keep(await KvLeaseStore.open({ logger: logged().logger, ...options }));
 
 describe("kv lease store - one nats-server", () => {
   let server: NatsServerHandle | null = null;

@@ -1,11 +1,11 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KvSessionStore, type KvSessionStoreOptions } from "../src/adapters/kv-store/store.js";
 import { encodeKey } from "../src/adapters/kv-store/bucket.js";
 import { UNREVISIONED, type StoreChange, type StoreLogger } from "../src/ports.js";
 import { RevisionConflictError, StoreUnavailableError } from "../src/errors.js";
 import type { SessionStateData } from "../src/protocol/index.js";
+import { kvTestbed } from "./helpers/kv.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
 import { startNatsCluster, type NatsCluster } from "./helpers/nats-cluster.js";
 
@@ -36,33 +36,10 @@ const describeChange = (change: StoreChange): string =>
     ? `session ${change.sessionId} ${change.stored === null ? "removed" : `r${change.stored.revision}`}`
     : `context ${change.clientId} ${change.context === null ? "cleared" : `${change.context.imageId} r${change.context.revision}`}`;
 
-let prefixes = 0;
-const freshPrefix = (): string => `t${process.pid}_${(prefixes += 1)}`;
+const { freshPrefix, connectTo, keep } = kvTestbed("t");
 
-const connections: NatsConnection[] = [];
-const stores: KvSessionStore[] = [];
-
-async function connectTo(servers: string | readonly string[]): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: typeof servers === "string" ? servers : [...servers],
-    noRandomize: true,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 100,
-  });
-  connections.push(nc);
-  return nc;
-}
-
-async function openStore(options: KvSessionStoreOptions): Promise<KvSessionStore> {
-  const store = await KvSessionStore.open({ logger: quiet, ...options });
-  stores.push(store);
-  return store;
-}
-
-afterEach(async () => {
-  for (const store of stores.splice(0)) await store.close().catch(() => undefined);
-  for (const nc of connections.splice(0)) await nc.close().catch(() => undefined);
-});
+const openStore = async (options: KvSessionStoreOptions): Promise<KvSessionStore> =>
+  keep(await KvSessionStore.open({ logger: quiet, ...options }));
 
 describe("kv session store - one nats-server", () => {
   let server: NatsServerHandle | null = null;
