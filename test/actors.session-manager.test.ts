@@ -255,6 +255,7 @@ describe("session manager - requests against real images", () => {
       force: false,
       preserve_active: true,
       max_age_hours: null,
+      session_ids: null,
     });
     expect(cleaned).toEqual({
       type: "CleanupResult",
@@ -272,7 +273,7 @@ describe("session manager - requests against real images", () => {
     const closed = await create("bob");
     await ok(h, "CloseSession", { session_id: closed.session.session_id, save_state: true });
     const cleanup = (force: boolean, preserve_active: boolean, max_age_hours: number | null) =>
-      ok(h, "CleanupImageSessions", { image_id: "dev", force, preserve_active, max_age_hours });
+      ok(h, "CleanupImageSessions", { image_id: "dev", force, preserve_active, max_age_hours, session_ids: null });
 
     expect((await cleanup(false, true, null)).removed_session_ids).toEqual([]);
     expect((await cleanup(true, true, 1)).removed_session_ids).toEqual([]);
@@ -280,6 +281,25 @@ describe("session manager - requests against real images", () => {
     const last = await cleanup(true, false, null);
     expect(last).toMatchObject({ removed_session_ids: [open.session.session_id], remaining_sessions: 0 });
     expect(h.notices.filter((n) => n.kind === "cleaned")).toHaveLength(2);
+  });
+
+  it("cleans up only the sessions session_ids names, of those the rules select (a preview's list)", async () => {
+    const { h } = await twoImages();
+    const sessions = await Promise.all(["alice", "bob", "carol"].map((c) => createSession(h, "dev", c)));
+    const [a, b, c] = sessions.map((s) => s.session.session_id);
+    for (const id of [a, b]) await ok(h, "CloseSession", { session_id: id ?? "", save_state: true });
+    const cleanup = (session_ids: string[]) =>
+      ok(h, "CleanupImageSessions", {
+        image_id: "dev",
+        force: true,
+        preserve_active: true,
+        max_age_hours: null,
+        session_ids,
+      });
+    const named = await cleanup([a ?? "", c ?? ""]);
+    // c is named but active (preserve_active); b is selected by the rules but not named.
+    expect(named).toMatchObject({ removed_session_ids: [a], remaining_sessions: 2 });
+    expect((await cleanup([])).removed_session_ids).toEqual([]);
   });
 });
 

@@ -10,7 +10,7 @@ import { createStore } from "../src/cli/panel/driver.js";
 import { wantsColor } from "../src/cli/panel/command.js";
 import { initialState } from "../src/cli/panel/model.js";
 import { PanelView, type PanelViewProps } from "../src/cli/panel/view.js";
-import { image, statusEvent } from "./helpers/panel.js";
+import { image, recordedActions, statusEvent } from "./helpers/panel.js";
 
 const NOW = Date.parse("2026-12-01T10:00:30.000Z");
 const mounted: Array<{ unmount: () => void }> = [];
@@ -41,6 +41,8 @@ function show(props: Partial<PanelViewProps> & Pick<PanelViewProps, "store">) {
       height: 30,
       color: false,
       server: "nats://h:4222",
+      actions: recordedActions(),
+      clientId: "tester",
       now: () => NOW,
       ...props,
     }),

@@ -56,6 +56,8 @@ export interface CleanupCriteria {
   readonly preserve_active: boolean;
   /** Only sessions idle for longer than this; `null`: any age. */
   readonly max_age_hours: number | null;
+  /** Only these sessions, of those the rules select; `null` or left out: any. */
+  readonly session_ids?: readonly string[] | null;
 }
 
 /** What the cleanup rule reads of a session. */
@@ -64,7 +66,8 @@ export type CleanupCandidate = SessionFlags & Pick<SessionStateData, "session_id
 /**
  * The cleanup rule, over one image's sessions (in the order given): orphaned ones (any with
  * `force`), never an active one with `preserve_active`, only those idle longer than
- * `max_age_hours`. The service applies it to its registry; `stui cleanup --dry-run` to a listing.
+ * `max_age_hours`, only those `session_ids` names when given. The service applies it to its
+ * registry; `stui cleanup --dry-run` and the panel's cleanup preview to a listing.
  */
 export function selectCleanup(
   sessions: Iterable<CleanupCandidate>,
@@ -72,7 +75,10 @@ export function selectCleanup(
   now: number,
 ): string[] {
   const maxAgeMs = criteria.max_age_hours === null ? null : criteria.max_age_hours * 3_600_000;
+  const named =
+    criteria.session_ids === undefined || criteria.session_ids === null ? null : new Set(criteria.session_ids);
   return [...sessions]
+    .filter((s) => named === null || named.has(s.session_id))
     .filter((s) => criteria.force || isOrphaned(s))
     .filter((s) => !(criteria.preserve_active && isActive(s)))
     .filter((s) => maxAgeMs === null || now - Date.parse(s.last_activity) > maxAgeMs)

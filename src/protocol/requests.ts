@@ -27,6 +27,11 @@ export const requestVariants = {
     preserve_active: z.boolean().default(true),
     /** Only remove sessions idle for longer than this; `null`: any age. */
     max_age_hours: z.number().nonnegative().nullable().default(null),
+    /**
+     * Only these sessions, of those the rules above select (what a preview listed, so that a
+     * session orphaned since is not removed unseen); `null`: every session they select.
+     */
+    session_ids: z.array(Id).max(10_000).nullable().default(null),
   }),
   SwitchImageContext: z.object({
     client_id: Id,

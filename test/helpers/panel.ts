@@ -1,5 +1,6 @@
 /** Images and events as the panel's tests write them. */
-import type { ImageConnectionStatus, StuiEvent } from "../../src/protocol/index.js";
+import type { Outcome, PanelActions } from "../../src/cli/panel/actions.js";
+import type { ImageConnectionStatus, SessionMetadata, StuiEvent } from "../../src/protocol/index.js";
 
 export function image(id: string, over: Partial<ImageConnectionStatus> = {}): ImageConnectionStatus {
   return {
@@ -39,5 +40,65 @@ export function statusEvent(
     datacontenttype: "application/json",
     subject: id,
     data: { image_id: id, status, previous_status: "Connected", reason, at: "2026-12-01T10:00:01.000Z" },
+  };
+}
+
+/** What the view asked the service to do, and the answers it gets: actions held in memory. */
+export interface RecordedActions extends PanelActions {
+  readonly calls: string[];
+  sessions: SessionMetadata[];
+}
+
+export function recordedActions(sessions: SessionMetadata[] = []): RecordedActions {
+  const calls: string[] = [];
+  const done = (call: string, text = `done: ${call}`): Promise<Outcome> => {
+    calls.push(call);
+    return Promise.resolve({ ok: true, text });
+  };
+  const actions: RecordedActions = {
+    calls,
+    sessions,
+    detail: (imageId) =>
+      Promise.resolve({
+        sessions: actions.sessions.filter((s) => s.image_id === imageId),
+        stats: null,
+      }),
+    switchContext: (clientId, imageId) => done(`switch ${clientId} ${imageId}`),
+    createSession: (clientId, imageId, name) => done(`create ${clientId} ${imageId} ${name ?? "-"}`),
+    closeSession: (sessionId) => done(`close ${sessionId}`),
+    evaluate: (clientId, imageId, code) => {
+      calls.push(`evaluate ${clientId} ${imageId} ${code}`);
+      return Promise.resolve({ ok: true, text: `result on ${imageId}`, lines: [`=> ${code}`] });
+    },
+    connect: (imageId, address, name) => done(`connect ${imageId} ${address} ${name ?? "-"}`),
+    disconnect: (imageId) => done(`disconnect ${imageId}`),
+    retry: (image) => done(`retry ${image.image_id}`),
+    cleanupPreview: (imageId) =>
+      Promise.resolve(actions.sessions.filter((s) => s.image_id === imageId && s.orphaned_at !== null)),
+    cleanup: (imageId, ids) => {
+      calls.push(`cleanup ${imageId} ${ids.join(",")}`);
+      actions.sessions = actions.sessions.filter((s) => !ids.includes(s.session_id));
+      return Promise.resolve({ ok: true, text: `removed ${ids.length}`, lines: [...ids], removed: [...ids] });
+    },
+  };
+  return actions;
+}
+
+export function session(id: string, imageId: string, over: Partial<SessionMetadata> = {}): SessionMetadata {
+  return {
+    session_id: id,
+    client_id: "alice",
+    session_name: null,
+    description: null,
+    created_at: "2026-12-01T09:00:00.000Z",
+    last_activity: "2026-12-01T09:30:00.000Z",
+    is_active: true,
+    orphaned_at: null,
+    image_id: imageId,
+    image_address: "tcp://127.0.0.1:5555",
+    image_name: null,
+    image_version: null,
+    connection_status: "Connected",
+    ...over,
   };
 }

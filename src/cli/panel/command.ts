@@ -3,14 +3,13 @@
  * commands' options. Without a terminal, `--once` prints the images table (`--json`: the
  * `ListImages` answer) and exits.
  */
-import { createElement } from "react";
-import { render } from "ink";
+import { userInfo } from "node:os";
+import type { StuiClient } from "../../client.js";
 import { serversOf } from "../../actors/nats-link.js";
 import { imagesTable } from "../client-commands.js";
-import { EXIT, runClientCommand, show, str, UsageError } from "../client-run.js";
+import { EXIT, runClientCommand, show, str, UsageError, type Values } from "../client-run.js";
 import { natsOptionsFromFlags } from "../nats-flags.js";
-import { startDriver } from "./driver.js";
-import { PanelView } from "./view.js";
+import { runPanel } from "./run.js";
 
 const USAGE =
   "usage: stui panel [--once [--json]] [--no-color] [--events N]\n\n" +
@@ -30,6 +29,7 @@ export const panel = (argv: string[]): Promise<number> =>
       once: { type: "boolean", default: false },
       "no-color": { type: "boolean", default: false },
       events: { type: "string" },
+      client: { type: "string" },
     },
     check: (values) => {
       const events = str(values, "events");
@@ -47,35 +47,13 @@ export const panel = (argv: string[]): Promise<number> =>
     },
   });
 
-async function interactive(
-  client: Parameters<typeof startDriver>[0],
-  values: Record<string, string | boolean | undefined>,
-): Promise<number> {
-  const color = wantsColor(values["no-color"] === true, process.env);
-  const server = serversOf(natsOptionsFromFlags(values, process.env)).join(",");
-  const driver = startDriver(client, Number(str(values, "events") ?? "50"));
-  // Nothing but the panel may write to the screen while it runs.
-  const quiet = (): void => undefined;
-  const saved = { log: console.log, error: console.error, warn: console.warn, info: console.info };
-  Object.assign(console, { log: quiet, error: quiet, warn: quiet, info: quiet });
-  const size = (): { width: number; height: number } => ({
-    width: process.stdout.columns || 80,
-    height: process.stdout.rows || 24,
+async function interactive(client: StuiClient, values: Values): Promise<number> {
+  await runPanel({
+    client,
+    server: serversOf(natsOptionsFromFlags(values, process.env)).join(","),
+    color: wantsColor(values["no-color"] === true, process.env),
+    clientId: str(values, "client") ?? `panel-${userInfo().username}`,
+    maxEvents: Number(str(values, "events") ?? "50"),
   });
-  const view = (): ReturnType<typeof createElement> =>
-    createElement(PanelView, { store: driver, ...size(), color, server });
-  const app = render(view(), { exitOnCtrlC: true, patchConsole: false });
-  const resize = (): void => app.rerender(view());
-  process.stdout.on("resize", resize);
-  const tick = setInterval(resize, 1000);
-  try {
-    await app.waitUntilExit();
-  } finally {
-    clearInterval(tick);
-    process.stdout.off("resize", resize);
-    driver.stop();
-    app.unmount();
-    Object.assign(console, saved);
-  }
   return EXIT.done;
 }

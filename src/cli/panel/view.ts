@@ -8,6 +8,8 @@ import { Box, Text, useApp, useInput } from "ink";
 import type { ImageConnectionStatus } from "../../protocol/index.js";
 import { cutTo, eventLine, GAP_TEXT, layout, LINK_LOOK, pad, STATUS_LOOK, type Tone } from "./format.js";
 import type { PanelState } from "./model.js";
+import type { PanelActions } from "./actions.js";
+import type { PanelKey } from "./run.js";
 
 /** Where the view reads the state from: the driver updates it, the view follows. */
 export interface PanelStore {
@@ -23,6 +25,12 @@ export interface PanelViewProps {
   readonly color: boolean;
   /** What the NATS link is to: a server URL. */
   readonly server: string;
+  readonly actions: PanelActions;
+  /** The client id the actions use. */
+  readonly clientId: string;
+  /** The header's first word. @default "stui panel" */
+  readonly title?: string;
+  readonly extraKeys?: readonly PanelKey[];
   /** The clock for relative times. @default Date.now */
   readonly now?: () => number;
   /** Called when `q` is pressed, before the app exits. */
