@@ -9,7 +9,7 @@
  * for await (const event of stui.events({ subject: "stui.events.image.*.status" })) console.log(event.data);
  * ```
  */
-import { DeliverPolicy, jetstream, type ConsumerMessages } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from "@nats-io/jetstream";
 import { RequestError, TimeoutError, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { DEFAULT_STREAM } from "./actors/event-publisher.js";
@@ -165,6 +165,29 @@ export class StuiClient {
         await messages.close();
       },
     };
+  }
+
+  /**
+   * The last `count` events the stream keeps, oldest first: what happened just before now, for a
+   * view that starts. Empty when the stream holds none.
+   */
+  async recent(count: number): Promise<ReplayedEvent[]> {
+    const info = await (await jetstreamManager(this.nc)).streams.info(this.stream);
+    const last = info.state.last_seq;
+    if (info.state.messages === 0 || count <= 0) return [];
+    const feed = await this.replay({ sequence: Math.max(info.state.first_seq, last - count + 1) });
+    const events: ReplayedEvent[] = [];
+    const timer = setTimeout(() => void feed.close(), this.timeoutMs);
+    try {
+      for await (const replayed of feed) {
+        events.push(replayed);
+        if (replayed.streamSequence >= last) break;
+      }
+    } finally {
+      clearTimeout(timer);
+      await feed.close();
+    }
+    return events.slice(-count);
   }
 
   /** Closes the connection (after letting what was sent go out). */

@@ -143,6 +143,6 @@ describe("panel model", () => {
       [{ type: "snapshot-requested" }, { type: "snapshot", images: [image("dev")] }, ...events],
       initialState(5),
     );
-    expect(s.events.map((e) => e.sequence)).toEqual([4, 5, 6, 7, 8]);
+    expect(s.events.map((e) => e.event.sequence)).toEqual([4, 5, 6, 7, 8]);
   });
 });

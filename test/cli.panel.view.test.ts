@@ -57,8 +57,8 @@ const frame = (app: { lastFrame: () => string | undefined }): string[] => (app.l
 describe("panel view", () => {
   it("panel view - shows the link, and every image with status symbol and word, health, RTT, sessions, last seen, owner", () => {
     const lines = frame(show({ store: storeWith(4) }));
-    expect(lines[0]).toMatch(/^NATS ● connected nats:\/\/h:4222 {2}4 images/);
-    expect(lines[1]).toMatch(/^ {2}IMAGE\s+STATUS\s+HEALTH\s+ACT\/ORPH\/ALL\s+RTT ms\s+LAST SEEN\s+OWNER\s+NAME$/);
+    expect(lines[0]).toMatch(/^stui panel {2}NATS ● connected nats:\/\/h:4222 {2}4 images/);
+    expect(lines[1]).toMatch(/^ {2}IMAGE▲\s+STATUS\s+HEALTH\s+ACT\/ORPH\/ALL\s+RTT ms\s+LAST SEEN\s+OWNER\s+NAME$/);
     expect(lines[2]).toMatch(/^› build\s+✖ Failed\s+Healthy\s+0\/0\/0\s+1\.5\s+-\s+-\s+build image/);
     expect(lines[3]).toMatch(/^ {2}dev\s+● Connected\s+Healthy\s+2\/1\/3\s+1\.5\s+30s ago\s+a\s+dev image/);
     expect(lines[4]).toMatch(/^ {2}old\s+○ Disconnected/);
@@ -86,9 +86,11 @@ describe("panel view", () => {
     const lines = frame(show({ store, width: 80, height: 24 }));
     expect(lines.length).toBeLessThanOrEqual(23);
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
-    expect(lines[1]).toMatch(/IMAGE\s+STATUS\s+HEALTH/);
+    expect(lines[1]).toMatch(/IMAGE▲\s+STATUS\s+HEALTH/);
     expect(lines[1]).not.toMatch(/NAME/);
-    expect(lines.at(-1)).toMatch(/#40 image\.status\.changed dev: Connected → Connected \(x+…$/);
+    // The events pane ends just above the status line.
+    expect(lines.at(-2)).toMatch(/#40 image\.status\.changed dev: Connected → Connected \(x+…$/);
+    expect(lines.at(-1)).toMatch(/^\? keys/);
   });
 
   it("panel view - at 40 columns only the most important columns stay, and many images scroll within the screen", () => {
@@ -102,7 +104,7 @@ describe("panel view", () => {
     const lines = frame(app);
     expect(lines.length).toBeLessThanOrEqual(11);
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(40);
-    expect(lines[1]).toMatch(/^ {2}IMAGE\s+STATUS/);
+    expect(lines[1]).toMatch(/^ {2}IMAGE▲\s+STATUS/);
   });
 
   it("panel view - j, k and the arrows move the selection; the window follows it", async () => {

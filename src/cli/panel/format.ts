@@ -84,7 +84,8 @@ const GAP = 2;
 export function layout(images: readonly ImageConnectionStatus[], width: number, now: number): Layout {
   const hasOwner = images.some((i) => i.owner !== null);
   let columns = COLUMNS.filter((c) => c.key !== "owner" || hasOwner);
-  const widthOf = (c: Column): number => Math.max(c.title.length, ...images.map((i) => c.cell(i, now).length));
+  // A title has room for the sort mark after it.
+  const widthOf = (c: Column): number => Math.max(c.title.length + 1, ...images.map((i) => c.cell(i, now).length));
   const total = (cs: readonly Column[]): number => cs.reduce((sum, c) => sum + widthOf(c), 0) + GAP * (cs.length - 1);
   while (columns.length > 1 && total(columns) > width) {
     const drop = columns.reduce((worst, c) => (c.priority >= worst.priority ? c : worst));

@@ -3,11 +3,20 @@
  * live events applied to it. Events heard while a snapshot loads are held and applied after it;
  * a gap in a source's `sequence`, a source that starts over, an image the snapshot does not know,
  * or a NATS reconnect asks for a new snapshot (`wantSnapshot`), which the driver then loads.
+ * The events pane also shows the last events the stream kept from before the panel started
+ * (`replayed`), told apart from live ones and never applied to the rows (the snapshot has them).
  */
 import type { ImageConnectionStatus, StuiEvent } from "../../protocol/index.js";
 
 /** The panel's own link to NATS. */
 export type LinkState = "connecting" | "connected" | "reconnecting" | "closed";
+
+/** An event as the events pane keeps it. */
+export interface PaneEvent {
+  readonly event: StuiEvent;
+  /** From the stream's past (before the panel started), not heard live. */
+  readonly replayed: boolean;
+}
 
 /** `loading`: a snapshot is on its way and events are held; `live`: events are applied as they come. */
 export type Phase = "loading" | "live";
@@ -22,7 +31,7 @@ export interface PanelState {
   /** The last `sequence` applied per `source`. */
   readonly sequences: Readonly<Record<string, number>>;
   /** The newest events last, at most `maxEvents`. */
-  readonly events: readonly StuiEvent[];
+  readonly events: readonly PaneEvent[];
   readonly maxEvents: number;
   /** Set when a new snapshot is needed and none is requested yet. */
   readonly wantSnapshot: boolean;
@@ -38,6 +47,10 @@ export type PanelAction =
   | { readonly type: "snapshot"; readonly images: readonly ImageConnectionStatus[] }
   | { readonly type: "snapshot-failed"; readonly message: string }
   | { readonly type: "event"; readonly event: StuiEvent }
+  /** The stream's last events from before the panel started, oldest first. */
+  | { readonly type: "replayed"; readonly events: readonly StuiEvent[] }
+  /** A fresh `GetImageConnectionStatus` answer: its counts and reconnect figures replace the row's. */
+  | { readonly type: "image-refreshed"; readonly image: ImageConnectionStatus }
   | { readonly type: "link"; readonly link: LinkState };
 
 export function initialState(maxEvents = 50): PanelState {
@@ -71,8 +84,18 @@ export function reduce(state: PanelState, action: PanelAction): PanelState {
     }
     case "snapshot-failed":
       return { ...state, error: action.message };
+    case "replayed": {
+      const live = new Set(state.events.map((e) => e.event.id));
+      const past = action.events.filter((e) => !live.has(e.id)).map((event) => ({ event, replayed: true }));
+      return { ...state, events: [...past, ...state.events].slice(-state.maxEvents) };
+    }
+    case "image-refreshed":
+      return {
+        ...state,
+        images: state.images.map((i) => (i.image_id === action.image.image_id ? refreshed(i, action.image) : i)),
+      };
     case "event": {
-      const events = [...state.events, action.event].slice(-state.maxEvents);
+      const events = [...state.events, { event: action.event, replayed: false }].slice(-state.maxEvents);
       if (state.phase === "loading") return { ...state, events, held: [...state.held, action.event] };
       return applyLive({ ...state, events }, action.event);
     }
@@ -82,6 +105,24 @@ export function reduce(state: PanelState, action: PanelAction): PanelState {
       return reconnected ? resync(next, "NATS reconnected") : next;
     }
   }
+}
+
+/**
+ * What a fresh answer corrects in a row: the session counts (events only adjust them, and a
+ * snapshot may already have counted an event held while it loaded) and the reconnect figures,
+ * which change without an event. Status and health stay as the events left them: the answer may
+ * be older than the last event.
+ */
+function refreshed(row: ImageConnectionStatus, fresh: ImageConnectionStatus): ImageConnectionStatus {
+  return {
+    ...row,
+    session_count: fresh.session_count,
+    active_sessions: fresh.active_sessions,
+    orphaned_sessions: fresh.orphaned_sessions,
+    last_activity: fresh.last_activity,
+    owner: fresh.owner,
+    lease_expires_at: fresh.lease_expires_at,
+  };
 }
 
 function resync(state: PanelState, reason: string): PanelState {

@@ -1,15 +1,29 @@
 /**
- * The panel on screen (ink): a header line with the NATS link, the images table with a selected
- * row, and the last events, each one line cut to the width. Never taller than `height - 1` lines,
- * so that ink redraws in place instead of clearing the screen.
+ * The panel on screen (ink): a header with the NATS link, the images table, the selected image's
+ * detail, the events, and a status line (the last action's outcome, or an input being typed);
+ * a dialog takes the place of the detail and the events. Never taller than `height - 1` lines, so
+ * that ink redraws in place instead of clearing the screen. Keys go through `onKey` (ui.ts); the
+ * commands they ask for run here, through `actions`.
  */
-import { createElement as h, useState, useSyncExternalStore, type ReactElement } from "react";
+import { createElement as h, useEffect, useRef, useState, useSyncExternalStore, type ReactElement } from "react";
 import { Box, Text, useApp, useInput } from "ink";
-import type { ImageConnectionStatus } from "../../protocol/index.js";
-import { cutTo, eventLine, GAP_TEXT, layout, LINK_LOOK, pad, STATUS_LOOK, type Tone } from "./format.js";
+import type { Detail, Outcome, PanelActions } from "./actions.js";
+import { cutTo, LINK_LOOK, type Tone } from "./format.js";
+import { visibleImages } from "./list.js";
 import type { PanelState } from "./model.js";
-import type { PanelActions } from "./actions.js";
+import { detailPane, dialogPane, eventsPane, imagesPane, type Line } from "./panes.js";
 import type { PanelKey } from "./run.js";
+import {
+  initialUi,
+  onKey,
+  previewed,
+  selectedImage,
+  settle,
+  type Command,
+  type Dialog,
+  type InputPurpose,
+  type UiState,
+} from "./ui.js";
 
 /** Where the view reads the state from: the driver updates it, the view follows. */
 export interface PanelStore {
@@ -37,101 +51,216 @@ export interface PanelViewProps {
   readonly onQuit?: () => void;
 }
 
-/** The selection mark before each row: `› ` or blanks. */
-const MARK = 2;
-
-/** How many lines each part gets: header, table head, image rows, events title, event lines. */
-export function budget(height: number, images: number): { rows: number; events: number } {
-  const usable = Math.max(4, height - 1) - 3;
-  const events = Math.min(Math.max(2, Math.floor(usable / 3)), Math.max(0, usable - 1));
-  const rows = Math.max(1, Math.min(images, usable - events));
-  return { rows, events: usable - rows };
+/**
+ * How many lines each part gets: the image rows, the detail pane (at most `detailNeed`), the
+ * events pane, or a dialog in place of both (titles included).
+ */
+export function budget(
+  height: number,
+  images: number,
+  dialog: boolean,
+  detailNeed = Number.POSITIVE_INFINITY,
+): { rows: number; detail: number; events: number; dialog: number } {
+  // The header and the status line; the last line of the screen stays free.
+  const rest = Math.max(6, height - 1) - 2;
+  const want = Math.max(3, Math.floor(rest * (dialog ? 0.3 : 0.4)));
+  const rows = Math.max(1, Math.min(images, want, rest - 4));
+  const lower = rest - 1 - rows;
+  if (dialog) return { rows, detail: 0, events: 0, dialog: lower };
+  const detail = lower >= 4 ? Math.min(detailNeed, Math.ceil(lower * 0.55)) : 0;
+  return { rows, detail, events: lower - detail, dialog: 0 };
 }
 
-/** The first row shown so that `selected` is in a window of `rows`. */
-export function windowStart(selected: number, rows: number, count: number): number {
-  return Math.max(0, Math.min(selected - rows + 1 > 0 ? selected - rows + 1 : 0, count - rows));
+const PROMPTS: Record<InputPurpose, (image: string) => string> = {
+  filter: () => "filter images (regex, !regex inverts, empty clears): ",
+  "events-filter": () => "filter events (regex, !regex inverts, empty clears): ",
+  evaluate: (image) => `evaluate on ${image}: `,
+  create: (image) => `new session on ${image}, name (Enter: none): `,
+  switch: (image) => `switch to ${image}, client id: `,
+  connect: () => "connect image: <id> <address> [name]: ",
+};
+
+/** The detail of the selected image, asked again when one of its sessions changes. */
+function useDetail(
+  actions: PanelActions,
+  imageId: string | null,
+  version: string,
+): Detail | { readonly error: string } | null {
+  const [detail, setDetail] = useState<{ id: string; value: Detail | { readonly error: string } } | null>(null);
+  useEffect(() => {
+    if (imageId === null) return;
+    let current = true;
+    const timer = setTimeout(() => {
+      void actions.detail(imageId).then((value) => {
+        if (current) setDetail({ id: imageId, value });
+      });
+    }, 100);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [actions, imageId, version]);
+  return detail !== null && detail.id === imageId ? detail.value : null;
 }
 
 export function PanelView(props: PanelViewProps): ReactElement {
   const state = useSyncExternalStore(props.store.subscribe, props.store.getState);
-  const [selected, setSelected] = useState(0);
+  const [ui, setUi] = useState<UiState>(initialUi);
+  const uiRef = useRef(ui);
+  uiRef.current = ui;
   const { exit } = useApp();
-  const count = state.images.length;
-  const current = Math.min(selected, Math.max(0, count - 1));
-  useInput((input, key) => {
-    if (input === "q") {
-      props.onQuit?.();
-      exit();
-    } else if (input === "j" || key.downArrow) setSelected(Math.min(current + 1, Math.max(0, count - 1)));
-    else if (input === "k" || key.upArrow) setSelected(Math.max(0, current - 1));
-  });
-  const now = (props.now ?? Date.now)();
+  const images = visibleImages(state.images, ui.filter, ui.sort);
+  const image = selectedImage(ui, images);
+  const selected = image === null ? 0 : images.indexOf(image);
+  const imageId = image?.image_id ?? null;
+  const lastAbout = [...state.events]
+    .reverse()
+    .find(
+      (e) =>
+        e.event.type.startsWith("io.stui.session.") && (e.event.data as { image_id?: unknown }).image_id === imageId,
+    );
+  const detail = useDetail(props.actions, imageId, lastAbout?.event.id ?? "");
+  const sessions = detail !== null && "sessions" in detail ? detail.sessions : [];
+  const extraKeys = props.extraKeys ?? [];
   const width = Math.max(20, props.width);
-  const tint = (tone: Tone): { color?: string; dimColor?: boolean } =>
-    !props.color ? {} : tone === "dim" ? { dimColor: true } : { color: tone };
-  const { rows, events } = budget(props.height, count);
-  const start = windowStart(current, rows, count);
-  const shown = state.images.slice(start, start + rows);
-  const { columns, widths } = layout(state.images, width - MARK, now);
+  const dialog = ui.dialog;
+  const lower = dialog !== null && dialog.kind !== "input";
+  // Title, stats, the sessions' head and rows (or one line saying there are none), two events.
+  const detailNeed = 2 + (sessions.length === 0 ? 1 : 1 + sessions.length) + 2;
+  const parts = budget(props.height, images.length, lower, detailNeed);
 
+  const update = (next: (u: UiState) => UiState): void => {
+    uiRef.current = next(uiRef.current);
+    setUi(uiRef.current);
+  };
+  const run = (command: Command): void => {
+    const done = (outcome: Outcome): void => update((u) => settle(u, command, outcome));
+    const a = props.actions;
+    switch (command.kind) {
+      case "quit":
+        props.onQuit?.();
+        exit();
+        return;
+      case "switch":
+        return void a.switchContext(command.clientId, command.imageId).then(done);
+      case "create":
+        return void a.createSession(props.clientId, command.imageId, command.name).then(done);
+      case "close":
+        return void a.closeSession(command.sessionId).then(done);
+      case "evaluate":
+        return void a.evaluate(props.clientId, command.imageId, command.code).then(done);
+      case "connect":
+        return void a.connect(command.imageId, command.address, command.name).then(done);
+      case "disconnect":
+        return void a.disconnect(command.image.image_id).then(done);
+      case "retry":
+        return void a.retry(command.image).then(done);
+      case "cleanup-preview":
+        return void a.cleanupPreview(command.imageId).then((p) => update((u) => previewed(u, command.imageId, p)));
+      case "cleanup":
+        return void a.cleanup(command.imageId, command.sessionIds).then(done);
+      case "extra": {
+        const extra = extraKeys.find((k) => k.key === command.key);
+        if (extra === undefined) return;
+        update((u) => ({ ...u, status: { busy: `${extra.help}…` } }));
+        return void extra.run(command.image).then(
+          (text) => done({ ok: true, text }),
+          (error: unknown) => done({ ok: false, text: error instanceof Error ? error.message : String(error) }),
+        );
+      }
+    }
+  };
+  useInput((input, key) => {
+    const step = onKey(
+      uiRef.current,
+      { input, ...key },
+      {
+        images,
+        sessions,
+        page: parts.rows,
+        clientId: props.clientId,
+        extraKeys: extraKeys.map((k) => k.key),
+      },
+    );
+    update(() => step.ui);
+    if (step.command !== undefined) run(step.command);
+  });
+
+  const now = (props.now ?? Date.now)();
+  const look = (tone: Tone | undefined): { color?: string; dimColor?: boolean } =>
+    !props.color || tone === undefined ? {} : tone === "dim" ? { dimColor: true } : { color: tone };
+  const draw = (line: Line, key: string): ReactElement =>
+    h(
+      Text,
+      { key, wrap: "truncate" },
+      ...line.map((span, n) =>
+        h(
+          Text,
+          {
+            key: n,
+            ...look(span.tone),
+            bold: span.bold === true && props.color,
+            inverse: span.inverse === true && props.color,
+          },
+          span.text,
+        ),
+      ),
+    );
+
+  const lines: Line[] = [
+    header(state, ui, images.length, props, width),
+    ...imagesPane({ images, all: state.images.length, selected, rows: parts.rows, width, now, sort: ui.sort }),
+  ];
+  if (lower) {
+    const extraHelp = extraKeys.map((k) => [k.key, k.help] as const);
+    lines.push(...dialogPane({ dialog, sessions, extraHelp, lines: parts.dialog, width, now }));
+  } else {
+    lines.push(...detailPane({ image, detail, events: state.events, lines: parts.detail, width, now }));
+    lines.push(...eventsPane({ events: state.events, filter: ui.eventsFilter, lines: parts.events, width }));
+  }
+  lines.push(statusLine(ui, dialog, imageId ?? "-", width));
+  return h(Box, { flexDirection: "column", width }, ...lines.map((line, n) => draw(line, `line-${n}`)));
+}
+
+function header(state: PanelState, ui: UiState, shown: number, props: PanelViewProps, width: number): Line {
   const link = LINK_LOOK[state.link];
-  const phase = state.phase === "loading" ? "loading…" : `${count} image${count === 1 ? "" : "s"}`;
+  const count = state.images.length;
+  const images =
+    state.phase === "loading"
+      ? "loading…"
+      : ui.filter === null
+        ? `${count} image${count === 1 ? "" : "s"}`
+        : `${shown} of ${count} images (filter /${ui.filter.text}/)`;
   const extra = [
     state.error === null ? null : `error: ${state.error}`,
     state.resyncReason === null ? null : `resync ${state.resyncs}: ${state.resyncReason}`,
   ].filter((s) => s !== null);
-  const headerRest = cutTo(
-    ` ${state.link} ${props.server}  ${phase}${extra.length > 0 ? `  ${extra.join("  ")}` : ""}  j/k move  q quit`,
-    width - "NATS ◐".length,
-  );
+  const title = `${props.title ?? "stui panel"}  NATS `;
+  const rest = ` ${state.link} ${props.server}  ${images}${extra.length > 0 ? `  ${extra.join("  ")}` : ""}`;
+  return [
+    { text: cutTo(title, width), bold: true },
+    { text: link.symbol, tone: link.tone },
+    { text: cutTo(rest, Math.max(0, width - title.length - 1)) },
+  ];
+}
 
-  const cells = (image: ImageConnectionStatus, selectedRow: boolean): ReactElement[] =>
-    columns.map((c, n) => {
-      const text = pad(c.cell(image, now), widths[n] ?? 0, c.right) + (n < columns.length - 1 ? GAP_TEXT : "");
-      const look = c.key === "status" ? tint(STATUS_LOOK[image.status].tone) : {};
-      return h(Text, { key: c.key, ...look, inverse: selectedRow && props.color }, text);
-    });
-  const headLine = cutTo(
-    " ".repeat(MARK) + columns.map((c, n) => pad(c.title, widths[n] ?? 0, c.right)).join(GAP_TEXT),
-    width,
-  );
-  const eventLines = state.events.slice(-events);
-
-  return h(
-    Box,
-    { flexDirection: "column", width },
-    h(
-      Text,
-      { wrap: "truncate" },
-      h(Text, { bold: props.color }, "NATS "),
-      h(Text, tint(link.tone), link.symbol),
-      h(Text, null, headerRest),
-    ),
-    h(Text, { wrap: "truncate", bold: props.color }, headLine),
-    ...Array.from({ length: rows }, (_, n) => {
-      const image = shown[n];
-      if (image === undefined) return h(Text, { key: `empty-${n}` }, n === 0 && count === 0 ? "(no images)" : " ");
-      const isSelected = start + n === current;
-      return h(
-        Text,
-        { key: image.image_id, wrap: "truncate" },
-        h(Text, { bold: isSelected && props.color }, isSelected ? "› " : "  "),
-        ...cells(image, isSelected),
-      );
-    }),
-    h(
-      Text,
-      { wrap: "truncate", ...tint("dim") },
-      cutTo(`── events (${state.events.length}) `.padEnd(width, "─"), width),
-    ),
-    ...Array.from({ length: events }, (_, n) => {
-      const event = eventLines[n];
-      return h(
-        Text,
-        { key: `event-${n}`, wrap: "truncate" },
-        event === undefined ? " " : cutTo(eventLine(event), width),
-      );
-    }),
-  );
+function statusLine(ui: UiState, dialog: Dialog | null, imageId: string, width: number): Line {
+  if (dialog?.kind === "input") {
+    const prompt = PROMPTS[dialog.purpose](imageId);
+    const error = dialog.error === null ? "" : `  ✖ ${dialog.error}`;
+    const room = Math.max(1, width - prompt.length - error.length - 1);
+    const value = dialog.value.length > room ? `…${dialog.value.slice(-(room - 1))}` : dialog.value;
+    return [
+      { text: cutTo(prompt, width), bold: true },
+      { text: `${value}█` },
+      { text: cutTo(error, Math.max(0, width - prompt.length - value.length - 1)), tone: "red" },
+    ];
+  }
+  const status = ui.status;
+  if (status === null)
+    return [
+      { text: cutTo("? keys  / filter  j/k select  x switch  e evaluate  C cleanup  q quit", width), tone: "dim" },
+    ];
+  if ("busy" in status) return [{ text: cutTo(`◐ ${status.busy}`, width), tone: "yellow" }];
+  return [{ text: cutTo(`${status.ok ? "✔" : "✖"} ${status.text}`, width), tone: status.ok ? "green" : "red" }];
 }
