@@ -149,8 +149,8 @@ describe.skipIf(!hasTmux)("stui panel - in a terminal (tmux)", () => {
 
     const wide = openPanel(url, 120, 30);
     const first = await screenUntil(wide, allShow("● Connected"), "every image Connected");
-    expect(first[0]).toMatch(/^NATS ● connected nats:\/\//);
-    expect(first.join("\n")).toMatch(/IMAGE\s+STATUS\s+HEALTH\s+ACT\/ORPH\/ALL\s+RTT ms\s+LAST SEEN\s+OWNER\s+NAME/);
+    expect(first[0]).toMatch(/^stui panel {2}NATS ● connected nats:\/\//);
+    expect(first.join("\n")).toMatch(/IMAGE▲\s+STATUS\s+HEALTH\s+ACT\/ORPH\/ALL\s+RTT ms\s+LAST SEEN\s+OWNER\s+NAME/);
     expect(rowOf(first, "dev")).toMatch(/Healthy .* panel\s+dev image/);
     expect(captureStyled(wide).includes("\u001B[32m● Connected")).toBe(true);
     await killAndBringBack(wide, sims, 120);
