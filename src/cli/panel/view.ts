@@ -22,6 +22,7 @@ import {
   type Command,
   type Dialog,
   type InputPurpose,
+  type KeyContext,
   type UiState,
 } from "./ui.js";
 
@@ -170,18 +171,18 @@ export function PanelView(props: PanelViewProps): ReactElement {
       }
     }
   };
+  // Keys may come faster than frames: they read what the latest frame showed.
+  const context = useRef<KeyContext | null>(null);
+  context.current = {
+    images,
+    sessions,
+    page: parts.rows,
+    clientId: props.clientId,
+    extraKeys: extraKeys.map((k) => k.key),
+  };
   useInput((input, key) => {
-    const step = onKey(
-      uiRef.current,
-      { input, ...key },
-      {
-        images,
-        sessions,
-        page: parts.rows,
-        clientId: props.clientId,
-        extraKeys: extraKeys.map((k) => k.key),
-      },
-    );
+    if (context.current === null) return;
+    const step = onKey(uiRef.current, { input, ...key }, context.current);
     update(() => step.ui);
     if (step.command !== undefined) run(step.command);
   });
@@ -247,9 +248,9 @@ function header(state: PanelState, ui: UiState, shown: number, props: PanelViewP
 function statusLine(ui: UiState, dialog: Dialog | null, imageId: string, width: number): Line {
   if (dialog?.kind === "input") {
     const prompt = PROMPTS[dialog.purpose](imageId);
-    const error = dialog.error === null ? "" : `  ✖ ${dialog.error}`;
-    const room = Math.max(1, width - prompt.length - error.length - 1);
+    const room = Math.max(2, width - prompt.length - 1);
     const value = dialog.value.length > room ? `…${dialog.value.slice(-(room - 1))}` : dialog.value;
+    const error = dialog.error === null ? "" : `  ✖ ${dialog.error}`;
     return [
       { text: cutTo(prompt, width), bold: true },
       { text: `${value}█` },
