@@ -181,10 +181,19 @@ export function PanelView(props: PanelViewProps): ReactElement {
     extraKeys: extraKeys.map((k) => k.key),
   };
   useInput((input, key) => {
-    if (context.current === null) return;
-    const step = onKey(uiRef.current, { input, ...key }, context.current);
-    update(() => step.ui);
-    if (step.command !== undefined) run(step.command);
+    const ctx = context.current;
+    if (ctx === null) return;
+    // Keys typed faster than they are read come as one string: each is a key, except in an input.
+    const typing = uiRef.current.dialog?.kind === "input";
+    const presses =
+      !typing && input.length > 1 && !key.ctrl && !key.meta
+        ? [...input].map((c) => ({ input: c }))
+        : [{ input, ...key }];
+    for (const press of presses) {
+      const step = onKey(uiRef.current, press, ctx);
+      update(() => step.ui);
+      if (step.command !== undefined) run(step.command);
+    }
   });
 
   const now = (props.now ?? Date.now)();
