@@ -114,7 +114,7 @@ async function start({ dir, cleanups, exits, tty }: DemoContext): Promise<"runni
   await cleanups.add(() => client.close());
   if (exits.stopping()) return "running";
   if (tty) {
-    openPanel(client, natsUrl, sims, exits);
+    await openPanel(client, natsUrl, sims, exits, cleanups);
     return "running";
   }
   // From the stream, so that the lines start with the service's first events.
@@ -137,8 +137,18 @@ async function start({ dir, cleanups, exits, tty }: DemoContext): Promise<"runni
  * The panel (`stui panel`'s, over NATS) with the demo's keys on the selected image; leaving it
  * (`q`, Ctrl-C) is the demo's `quit`.
  */
-function openPanel(client: StuiClient, natsUrl: string, sims: readonly Sim[], exits: Exits): void {
+async function openPanel(
+  client: StuiClient,
+  natsUrl: string,
+  sims: readonly Sim[],
+  exits: Exits,
+  cleanups: Cleanups,
+): Promise<void> {
+  const ended = new AbortController();
+  // Any way out (a signal too) takes the panel down first, restoring the terminal.
+  await cleanups.add(() => Promise.resolve(ended.abort()));
   const panel = runPanel({
+    signal: ended.signal,
     client,
     server: natsUrl,
     color: wantsColor(false, process.env),

@@ -34,11 +34,13 @@ export interface PanelRunOptions {
   readonly extraKeys?: readonly PanelKey[];
   /** Called after each frame with the time it took to render, in ms (the benchmark's probe). */
   readonly onFrame?: (renderMs: number) => void;
+  /** Ends the panel from outside (the demo on a signal), as `q` does. */
+  readonly signal?: AbortSignal;
   readonly stdout?: NodeJS.WriteStream;
   readonly stdin?: NodeJS.ReadStream;
 }
 
-/** Runs the panel until `q` (or Ctrl-C); nothing but the panel writes to the screen meanwhile. */
+/** Runs the panel until `q` (or Ctrl-C, or `signal`); nothing but the panel writes to the screen meanwhile. */
 export async function runPanel(o: PanelRunOptions): Promise<void> {
   const stdout = o.stdout ?? process.stdout;
   const driver = startDriver(o.client, o.maxEvents ?? 50);
@@ -67,6 +69,8 @@ export async function runPanel(o: PanelRunOptions): Promise<void> {
     patchConsole: false,
     ...(o.onFrame === undefined ? {} : { onRender: (m: { renderTime: number }) => o.onFrame?.(m.renderTime) }),
   });
+  const end = (): void => app.unmount();
+  o.signal?.addEventListener("abort", end, { once: true });
   const resize = (): void => app.rerender(view());
   stdout.on("resize", resize);
   // Relative times ("12s ago") move on even when nothing else does.
@@ -75,6 +79,7 @@ export async function runPanel(o: PanelRunOptions): Promise<void> {
     await app.waitUntilExit();
   } finally {
     clearInterval(tick);
+    o.signal?.removeEventListener("abort", end);
     stdout.off("resize", resize);
     driver.stop();
     app.unmount();
