@@ -15,7 +15,8 @@ import { runStui } from "./helpers/cli.js";
 import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { cleanupManagers, makeStoreDir } from "./helpers/manager.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
-import { REPO_ROOT, spawnStui, stopAllProcesses } from "./helpers/processes.js";
+import { REPO_ROOT, spawnStui, stopAllProcesses, type ProcessHandle } from "./helpers/processes.js";
+import { StuiClient } from "../src/client.js";
 
 const IDS = ["dev", "staging", "build"] as const;
 const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
@@ -33,7 +34,7 @@ afterEach(async () => {
   await cleanupManagers();
 });
 
-async function startFleet(): Promise<{ sims: ImageSimHandle[]; url: string }> {
+async function startFleet(): Promise<{ sims: ImageSimHandle[]; url: string; restartService: () => Promise<void> }> {
   nats = await startNatsServer();
   const sims: ImageSimHandle[] = [];
   for (const name of IDS) sims.push(await startImageSim({ name }));
@@ -55,11 +56,20 @@ async function startFleet(): Promise<{ sims: ImageSimHandle[]; url: string }> {
       "",
     ].join("\n"),
   );
-  const serve = spawnStui(["serve", "--config", config], {
-    env: { ...process.env, NATS_URL: nats.url, STUI_LOG_LEVEL: "info" },
-  });
-  await serve.waitForLine(/"stui serve: listening"/, { timeoutMs: 30_000 });
-  return { sims, url: nats.url };
+  const url = nats.url;
+  const serve = async (): Promise<ProcessHandle> => {
+    const child = spawnStui(["serve", "--config", config], {
+      env: { ...process.env, NATS_URL: url, STUI_LOG_LEVEL: "info" },
+    });
+    await child.waitForLine(/"stui serve: listening"/, { timeoutMs: 30_000 });
+    return child;
+  };
+  let service = await serve();
+  const restartService = async (): Promise<void> => {
+    await service.stop();
+    service = await serve();
+  };
+  return { sims, url, restartService };
 }
 
 const tmux = (socket: string, ...args: string[]): string => {
@@ -129,6 +139,8 @@ async function killAndBringBack(socket: string, sims: ImageSimHandle[], width: n
   for (const line of back) expect(line.length).toBeLessThanOrEqual(width);
 }
 
+const send = (socket: string, ...keys: string[]): void => void tmux(socket, "send-keys", "-t", "panel", ...keys);
+
 const exitFile = (socket: string): string => path.join(tmpdir(), `${socket}.exit`);
 
 async function quitWithZero(socket: string): Promise<void> {
@@ -168,6 +180,77 @@ describe.skipIf(!hasTmux)("stui panel - in a terminal (tmux)", () => {
     expect(screen.join("\n")).toMatch(/staging: Connected → Reconnecting/);
     await quitWithZero(narrow);
   }, 120_000);
+
+  it("the cleanup dialog lists the orphans and removes exactly those; the panel lives through a service and a NATS restart", async () => {
+    const { sims, url, restartService } = await startFleet();
+    const client = await StuiClient.connect({ servers: url, timeoutMs: 5000 });
+    try {
+      const create = async (client_id: string): Promise<string> => {
+        const r = await client.createSession({ image_id: "dev", client_id });
+        if (r.type !== "SessionCreated") throw new Error(`CreateSession: ${JSON.stringify(r)}`);
+        return r.session.session_id;
+      };
+      const lost = [await create("alice"), await create("bob")];
+      // A restarted image no longer knows its sessions: they are orphaned.
+      const dev = sims[0];
+      if (dev === undefined) throw new Error("no dev sim");
+      dev.kill("SIGKILL");
+      sims[0] = await startImageSim({ name: "dev", bind: dev.endpoint });
+      const orphans = async (): Promise<string[]> => {
+        const r = await client.listImageSessions({ image_id: "dev", include_disconnected: true });
+        return r.type === "ImageSessions"
+          ? r.sessions.filter((x) => x.orphaned_at !== null).map((x) => x.session_id)
+          : [];
+      };
+      await expect.poll(orphans, { timeout: 20_000 }).toHaveLength(2);
+      const kept = await create("carol");
+
+      const socket = openPanel(url, 120, 30);
+      await screenUntil(socket, (l) => rowOf(l, "dev").includes("1/2/3"), "dev with 1 active, 2 orphaned, 3 sessions");
+      send(socket, "g", "j"); // build, dev, staging: dev is the second row
+      await screenUntil(socket, (l) => l.some((x) => x.startsWith("── dev ·")), "the detail of dev");
+      send(socket, "C");
+      const preview = await screenUntil(
+        socket,
+        (l) => l.some((x) => x.includes("would be removed")),
+        "the cleanup preview",
+      );
+      const listed = preview.flatMap((l) => /^ {2}([0-9a-f-]{36}) {2}/.exec(l)?.[1] ?? []);
+      expect(listed.sort()).toEqual([...lost].sort());
+      send(socket, "y");
+      const done = await screenUntil(
+        socket,
+        (l) => l.some((x) => x.includes("✔ removed 2 session(s) of dev")),
+        "the result",
+      );
+      expect(done.flatMap((l) => /^ {2}removed ([0-9a-f-]{36})/.exec(l)?.[1] ?? []).sort()).toEqual([...lost].sort());
+      const left = await client.listImageSessions({ image_id: "dev", include_disconnected: true });
+      expect(left.type === "ImageSessions" && left.sessions.map((x) => x.session_id)).toEqual([kept]);
+      send(socket, "Enter");
+      await screenUntil(socket, (l) => rowOf(l, "dev").includes("1/0/1"), "dev with its one session left");
+
+      await restartService();
+      const resynced = await screenUntil(
+        socket,
+        (l) => /resync \d+: \/stui\/panel started over/.test(l[0] ?? ""),
+        "a resync after the restart",
+      );
+      expect(resynced[0]).toMatch(/NATS ● connected/);
+      await killAndBringBack(socket, sims, 120);
+
+      await nats?.restart({ downMs: 1000 });
+      await screenUntil(socket, (l) => /NATS ◐ reconnecting/.test(l[0] ?? ""), "the link reconnecting");
+      await screenUntil(
+        socket,
+        (l) => /NATS ● connected.*resync \d+: NATS reconnected/.test(l[0] ?? ""),
+        "the link back and a resync",
+      );
+      await killAndBringBack(socket, sims, 120);
+      await quitWithZero(socket);
+    } finally {
+      await client.close().catch(() => undefined);
+    }
+  }, 150_000);
 });
 
 describe("stui panel - without a terminal", () => {

@@ -315,6 +315,88 @@ describe("image connection - reconnecting", () => {
   });
 });
 
+describe("image connection - reconnect progress", () => {
+  /** The status events emitted so far, data only. */
+  const statusEvents = (t: ReturnType<typeof setupConnection>) =>
+    t.emitted.flatMap((e) => (e.type === "status" ? [e.data] : []));
+  const at = (ms: number): string => new Date(ms).toISOString();
+
+  it("a lost Connected link reports attempt 0 and the next attempt at now + the backoff", () => {
+    const t = setupConnection();
+    t.connect();
+    t.clock.increment(300);
+    t.links.down("peer closed");
+    expect(t.actor.getSnapshot().context.backoffMs).toBe(50);
+    const reconnecting = { status: "Reconnecting", reconnect_attempt: 0, next_attempt_at: at(350) };
+    expect(statusEvents(t).at(-1)).toMatchObject({ ...reconnecting, previous_status: "Connected" });
+    expect(t.status()).toMatchObject(reconnecting);
+  });
+
+  it("the first failed handshake reports attempt 1, with the backoff bound doubled", () => {
+    const t = setupConnection();
+    t.clock.increment(2000);
+    // 0.5 × min(cap 1000, base 100 × 2^1)
+    expect(t.actor.getSnapshot().context.backoffMs).toBe(100);
+    expect(statusEvents(t)).toEqual([
+      expect.objectContaining({ status: "Reconnecting", reconnect_attempt: 1, next_attempt_at: at(2100) }),
+    ]);
+  });
+
+  it("has no next attempt time while an attempt is under way, and counts each failed one", () => {
+    const t = setupConnection();
+    t.connect();
+    t.links.down();
+    t.clock.increment(50);
+    expect(t.actor.getSnapshot().value).toEqual({ Reconnecting: "connecting" });
+    expect(t.status()).toMatchObject({ status: "Reconnecting", reconnect_attempt: 0, next_attempt_at: null });
+    t.clock.increment(1000);
+    t.links.down();
+    expect(t.actor.getSnapshot().value).toEqual({ Reconnecting: "backoff" });
+    expect(t.status()).toMatchObject({ reconnect_attempt: 1, next_attempt_at: at(1050 + 100) });
+    t.clock.increment(100);
+    t.clock.increment(2000);
+    expect(t.status()).toMatchObject({ reconnect_attempt: 2, next_attempt_at: at(3150 + 200) });
+    // Staying Reconnecting is no status change: one event for the whole outage.
+    expect(t.statuses()).toEqual(["Connected", "Reconnecting"]);
+  });
+
+  it("clears both once Connected again", () => {
+    const t = setupConnection();
+    t.connect();
+    t.links.down();
+    t.clock.increment(50);
+    t.links.up();
+    const cleared = { reconnect_attempt: null, next_attempt_at: null };
+    expect(statusEvents(t).at(-1)).toMatchObject({ status: "Connected", ...cleared });
+    expect(t.status()).toMatchObject({ status: "Connected", ...cleared });
+  });
+
+  it("clears both on Failed and on Disconnected, and RETRY reports attempt 0 with no wait", () => {
+    const t = setupConnection({ maxRestarts: 3 });
+    for (let i = 0; i < 4; i++) {
+      t.links.down();
+      t.clock.increment(t.actor.getSnapshot().context.backoffMs);
+    }
+    const cleared = { reconnect_attempt: null, next_attempt_at: null };
+    expect(statusEvents(t).at(-1)).toMatchObject({ status: "Failed", ...cleared });
+    expect(t.status()).toMatchObject({ status: "Failed", ...cleared });
+    t.actor.send({ type: "RETRY" });
+    expect(statusEvents(t).at(-1)).toMatchObject({
+      status: "Reconnecting",
+      reconnect_attempt: 0,
+      next_attempt_at: null,
+    });
+    t.actor.send({ type: "DISCONNECT" });
+    expect(statusEvents(t).at(-1)).toMatchObject({ status: "Disconnected", ...cleared });
+    expect(t.status()).toMatchObject({ status: "Disconnected", ...cleared });
+  });
+
+  it("has neither before the first attempt ends", () => {
+    const t = setupConnection();
+    expect(t.status()).toMatchObject({ status: "Unknown", reconnect_attempt: null, next_attempt_at: null });
+  });
+});
+
 describe("image connection - disconnecting", () => {
   it("closes the link on DISCONNECT and stays Disconnected", () => {
     const t = setupConnection();

@@ -198,6 +198,8 @@ describe("session manager machine - orphan timers", () => {
         previous_status: "Reconnecting",
         reason: "test",
         at: "2026-11-25T12:00:00Z",
+        reconnect_attempt: null,
+        next_attempt_at: null,
       },
     });
     clock.increment(500);

@@ -72,6 +72,42 @@ describe("protocol codec - wire shape is serde's default", () => {
     });
   });
 
+  it("fills in null for an image's reconnection figures that an older peer leaves out", () => {
+    const status = {
+      image_id: "dev",
+      name: null,
+      address: "tcp://x:1",
+      status: "Reconnecting",
+      connection_health: "Unknown",
+      last_seen: null,
+      last_activity: null,
+      session_count: 0,
+      active_sessions: 0,
+      orphaned_sessions: 0,
+      rtt_ms: null,
+      image_name: null,
+      image_version: null,
+    };
+    expect(valueOf(decodeResponse(JSON.stringify({ ImageConnectionStatus: status })))).toMatchObject({
+      reconnect_attempt: null,
+      next_attempt_at: null,
+    });
+    const at = "2026-01-01T00:00:00Z";
+    const event = {
+      specversion: "1.0",
+      id: "e1",
+      source: "/stui/a",
+      type: "io.stui.image.status.changed",
+      time: at,
+      sequence: 1,
+      data: { image_id: "dev", status: "Reconnecting", previous_status: "Connected", reason: null, at },
+    };
+    expect(valueOf(decodeEvent(JSON.stringify(event))).data).toMatchObject({
+      reconnect_attempt: null,
+      next_attempt_at: null,
+    });
+  });
+
   it("decodes a per-endpoint body without the envelope", () => {
     expect(valueOf(decodeRequestBody("GetImageSessionStats", '{"image_id":"dev"}'))).toEqual({
       type: "GetImageSessionStats",

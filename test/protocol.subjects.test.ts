@@ -25,7 +25,15 @@ describe("protocol subjects", () => {
       ...base,
       ...extra,
       type: "io.stui.image.status.changed",
-      data: { image_id: "dev", status: "Failed", previous_status: "Reconnecting", reason: null, at },
+      data: {
+        image_id: "dev",
+        status: "Failed",
+        previous_status: "Reconnecting",
+        reason: null,
+        at,
+        reconnect_attempt: null,
+        next_attempt_at: null,
+      },
     };
     const orphaned: StuiEvent = {
       ...base,

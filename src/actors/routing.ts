@@ -119,6 +119,8 @@ function unknownStatus(core: ManagerCore, shared: SharedImage): ImageConnectionS
     image_version: null,
     owner: shared.owner,
     lease_expires_at: shared.expiresAt === null ? null : isoTime(shared.expiresAt),
+    reconnect_attempt: null,
+    next_attempt_at: null,
   };
 }
 

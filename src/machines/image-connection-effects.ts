@@ -75,6 +75,8 @@ export function initialContext(input: ImageConnectionInput): ImageConnectionCont
       image_version: null,
       owner: null,
       lease_expires_at: null,
+      reconnect_attempt: null,
+      next_attempt_at: null,
     },
     generation: 0,
     attempt: 0,

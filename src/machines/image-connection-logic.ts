@@ -167,6 +167,16 @@ export function expire(context: ImageConnectionContext, id: string): ImageConnec
   return { ...context, pending: rest, timedOut, stats: { ...context.stats, timeouts: context.stats.timeouts + 1 } };
 }
 
+/** The reconnection figures of a status: set while Reconnecting, `null` in any other status. */
+export type RetryFields = Pick<ImageConnectionStatus, "reconnect_attempt" | "next_attempt_at">;
+
+export const NOT_RECONNECTING: RetryFields = { reconnect_attempt: null, next_attempt_at: null };
+
+export const retryFields = (image: ImageConnectionStatus): RetryFields => ({
+  reconnect_attempt: image.reconnect_attempt,
+  next_attempt_at: image.next_attempt_at,
+});
+
 /** The health after a ping was answered, or missed. */
 export function healthAfterPing(context: ImageConnectionContext, rttMs: number | null): ConnectionHealth {
   return rttMs === null ? healthFromMisses(context.misses + 1, context.policy) : healthFromRtt(rttMs, context.policy);

@@ -26,12 +26,15 @@ import {
   expire,
   failed,
   healthAfterPing,
+  NOT_RECONNECTING,
+  retryFields,
   timerId,
   type ImageConnectionContext,
   type RequestOutcome,
 } from "./image-connection-logic.js";
 import type { LinkCommand, LinkEvent, LinkInput } from "./image-link-events.js";
 import { initialContext, iso, send, setHealth } from "./image-connection-effects.js";
+import { isoTime } from "../clock.js";
 
 export type { ImageConnectionContext, RequestOutcome } from "./image-connection-logic.js";
 
@@ -97,7 +100,8 @@ export const imageConnectionMachine = setup({
     enterStatus: enqueueActions(({ context, enqueue }, params: { status: ConnectionStatus }) => {
       const previous = context.image.status;
       if (previous === params.status) return;
-      enqueue.assign({ image: { ...context.image, status: params.status } });
+      const retry = params.status === "Reconnecting" ? retryFields(context.image) : NOT_RECONNECTING;
+      enqueue.assign({ image: { ...context.image, status: params.status, ...retry } });
       enqueue.emit({
         type: "status",
         data: {
@@ -106,6 +110,7 @@ export const imageConnectionMachine = setup({
           previous_status: previous,
           reason: context.reason,
           at: iso(context),
+          ...retry,
         },
       });
     }),
@@ -134,8 +139,13 @@ export const imageConnectionMachine = setup({
     closeLink: stopChild("link"),
     resetAttempts: assign({ attempt: 0 }),
     countFailedAttempt: assign(({ context }) => ({ attempt: context.attempt + 1 })),
-    drawBackoff: assign(({ context }) => ({
-      backoffMs: backoffDelay(context.attempt, context.env.random(), context.policy),
+    drawBackoff: assign(({ context }) => {
+      const backoffMs = backoffDelay(context.attempt, context.env.random(), context.policy);
+      const nextAt = isoTime(context.env.now() + backoffMs);
+      return { backoffMs, image: { ...context.image, reconnect_attempt: context.attempt, next_attempt_at: nextAt } };
+    }),
+    startAttempt: assign(({ context }) => ({
+      image: { ...context.image, reconnect_attempt: context.attempt, next_attempt_at: null },
     })),
     recordRestart: assign(({ context }) => ({
       restarts: [...context.restarts, context.env.now()].slice(-context.policy.maxRestarts),
@@ -312,15 +322,17 @@ export const imageConnectionMachine = setup({
       },
     },
     Reconnecting: {
-      // Pending requests fail here rather than on leaving Connected, so that they carry the reason.
-      entry: [{ type: "enterStatus", params: { status: "Reconnecting" } }, "failAllPending"],
+      // The status changes on entering the first substate, once that has set the attempt and the
+      // next attempt's time, so that the status event carries them. Pending requests fail after
+      // it rather than on leaving Connected, so that they carry the reason; later entries of a
+      // substate find none pending and the status already Reconnecting.
       initial: "backoff",
       on: {
         REQUEST: { actions: "failFast" },
       },
       states: {
         backoff: {
-          entry: "drawBackoff",
+          entry: ["drawBackoff", { type: "enterStatus", params: { status: "Reconnecting" } }, "failAllPending"],
           after: {
             backoff: [
               {
@@ -344,7 +356,12 @@ export const imageConnectionMachine = setup({
           },
         },
         connecting: {
-          entry: "openLink",
+          entry: [
+            "startAttempt",
+            { type: "enterStatus", params: { status: "Reconnecting" } },
+            "failAllPending",
+            "openLink",
+          ],
           after: { connectTimeout: { target: "backoff", actions: ["closeLink", "countFailedAttempt"] } },
           on: {
             "LINK.UP": { guard: "fromCurrentLink", target: "#image.Connected" },

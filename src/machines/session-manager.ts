@@ -32,6 +32,7 @@ import type {
 } from "../protocol/index.js";
 import type { ConnectionPolicy } from "./connection-policy.js";
 import { imageConnectionMachine, type ImageConnectionActor } from "./image-connection.js";
+import { NOT_RECONNECTING } from "./image-connection-logic.js";
 import { SessionRegistry, type RevisedSession } from "./session-registry.js";
 import { isoTime } from "../clock.js";
 import type { StoreChange, StoredContext } from "../ports.js";
@@ -160,7 +161,8 @@ const watcherId = (imageId: string): string => `watch:${imageId}`;
 /** The status of an image as clients see it (a crashed connection reads as Failed). */
 export function imageStatusOf(entry: ImageEntry): ImageConnectionStatus {
   const image = entry.ref.getSnapshot().context.image;
-  return entry.crash === null ? image : { ...image, status: "Failed", connection_health: "Unknown", rtt_ms: null };
+  if (entry.crash === null) return image;
+  return { ...image, status: "Failed", connection_health: "Unknown", rtt_ms: null, ...NOT_RECONNECTING };
 }
 
 const ALWAYS = (): boolean => true;
@@ -242,6 +244,7 @@ export const sessionManagerMachine = setup({
             previous_status: previous,
             reason: event.reason ?? "image removed",
             at: isoTime(context.env.now()),
+            ...NOT_RECONNECTING,
           },
         });
       }
@@ -266,6 +269,7 @@ export const sessionManagerMachine = setup({
         previous_status: previous,
         reason,
         at: isoTime(context.env.now()),
+        ...NOT_RECONNECTING,
       };
       enqueue.raise({ type: "IMAGE.STATUS", data });
     }),

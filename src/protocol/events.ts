@@ -3,7 +3,7 @@
  * `sequence` is an Integer extension attribute: 1, 2, 3... per `source`, so a subscriber sees gaps.
  */
 import { z } from "zod";
-import { ConnectionHealth, ConnectionStatus, Id, ImageId, Millis, Timestamp } from "./primitives.js";
+import { ConnectionHealth, ConnectionStatus, Count, Id, ImageId, Millis, Timestamp } from "./primitives.js";
 import { FieldTagged } from "./tagged.js";
 
 export const ImageStatusChanged = z.object({
@@ -12,6 +12,10 @@ export const ImageStatusChanged = z.object({
   previous_status: ConnectionStatus,
   reason: z.string().nullable(),
   at: Timestamp,
+  /** `ImageConnectionStatus.reconnect_attempt` as of the change. */
+  reconnect_attempt: Count.nullable().default(null),
+  /** `ImageConnectionStatus.next_attempt_at` as of the change. */
+  next_attempt_at: Timestamp.nullable().default(null),
 });
 export type ImageStatusChanged = z.infer<typeof ImageStatusChanged>;
 

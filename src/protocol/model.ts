@@ -89,6 +89,17 @@ export const ImageConnectionStatus = z.object({
   owner: ImageId.nullable().default(null),
   /** When the owner's lease on the image lapses unless renewed; `null` without shared images. */
   lease_expires_at: Timestamp.nullable().default(null),
+  /**
+   * While `Reconnecting`: the failed connection attempts since the image was last Connected (0
+   * right after a Connected link was lost, 1 after the first attempt failed); `null` in any other
+   * status.
+   */
+  reconnect_attempt: Count.nullable().default(null),
+  /**
+   * While `Reconnecting` and waiting out the backoff: when the next attempt starts; `null` while
+   * an attempt is under way, and in any other status.
+   */
+  next_attempt_at: Timestamp.nullable().default(null),
 });
 export type ImageConnectionStatus = z.infer<typeof ImageConnectionStatus>;
 

@@ -19,6 +19,8 @@ export function image(id: string, over: Partial<ImageConnectionStatus> = {}): Im
     image_version: null,
     owner: null,
     lease_expires_at: null,
+    reconnect_attempt: null,
+    next_attempt_at: null,
     ...over,
   };
 }
@@ -39,7 +41,15 @@ export function statusEvent(
     sequence,
     datacontenttype: "application/json",
     subject: id,
-    data: { image_id: id, status, previous_status: "Connected", reason, at: "2026-12-01T10:00:01.000Z" },
+    data: {
+      image_id: id,
+      status,
+      previous_status: "Connected",
+      reason,
+      at: "2026-12-01T10:00:01.000Z",
+      reconnect_attempt: null,
+      next_attempt_at: null,
+    },
   };
 }
 

@@ -12,11 +12,14 @@ import { natsOptionsFromFlags } from "../nats-flags.js";
 import { runPanel } from "./run.js";
 
 const USAGE =
-  "usage: stui panel [--once [--json]] [--no-color] [--events N]\n\n" +
-  "The images (status, health, RTT, sessions, last seen, owner) and the last events, live.\n" +
-  "Keys: j/k or the arrows select an image, q quits. NO_COLOR or --no-color: no colors.\n" +
-  "--once: print the images table (--json: the ListImages answer) and exit; no terminal needed.\n" +
-  "--events N: how many events to keep (default 50).";
+  "usage: stui panel [--client ID] [--no-color] [--events N] | --once [--json]\n\n" +
+  "Every image (status, health, RTT, sessions, reconnect attempt, last seen, owner), the selected\n" +
+  "image's sessions and stats, and the events, live over NATS; actions on the selected image.\n" +
+  "Keys (? shows them all): j/k select, / filter, o/O sort, x switch context, n new session,\n" +
+  "w close a session, e evaluate, c connect, d disconnect, r retry, C clean up orphans, q quit.\n" +
+  "--client ID: the client id of the panel's actions (default panel-<user>).\n" +
+  "NO_COLOR or --no-color: no colors. --events N: how many events to keep (default 50).\n" +
+  "--once: print the images table (--json: the ListImages answer) and exit; no terminal needed.";
 
 /** Whether colors are wanted: not with `--no-color` nor a non-empty `NO_COLOR` (no-color.org). */
 export const wantsColor = (noColorFlag: boolean, env: NodeJS.ProcessEnv): boolean =>
@@ -35,6 +38,10 @@ export const panel = (argv: string[]): Promise<number> =>
       const events = str(values, "events");
       if (events !== undefined && !(Number.isInteger(Number(events)) && Number(events) > 0)) {
         throw new UsageError(`--events: not a positive integer: ${events}`);
+      }
+      const client = str(values, "client");
+      if (client !== undefined && (client.trim() === "" || client.length > 256)) {
+        throw new UsageError("--client: a client id is 1 to 256 characters");
       }
       if (values["json"] === true && values["once"] !== true) throw new UsageError("--json goes with --once");
       if (values["once"] !== true && !(process.stdout.isTTY && process.stdin.isTTY)) {

@@ -58,12 +58,13 @@ export async function runPanel(o: PanelRunOptions): Promise<void> {
       title: o.title ?? "stui panel",
       extraKeys: o.extraKeys ?? [],
     });
+  // ink's standard renderer: each frame is one write, inside synchronized-update codes on a
+  // terminal. (Its incremental renderer left the first frame's top line behind in tmux.)
   const app = render(view(), {
     stdout,
     stdin: o.stdin ?? process.stdin,
     exitOnCtrlC: true,
     patchConsole: false,
-    incrementalRendering: true,
     ...(o.onFrame === undefined ? {} : { onRender: (m: { renderTime: number }) => o.onFrame?.(m.renderTime) }),
   });
   const resize = (): void => app.rerender(view());

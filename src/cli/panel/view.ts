@@ -22,6 +22,7 @@ import {
   type Command,
   type Dialog,
   type InputPurpose,
+  type KeyContext,
   type UiState,
 } from "./ui.js";
 
@@ -170,20 +171,29 @@ export function PanelView(props: PanelViewProps): ReactElement {
       }
     }
   };
+  // Keys may come faster than frames: they read what the latest frame showed.
+  const context = useRef<KeyContext | null>(null);
+  context.current = {
+    images,
+    sessions,
+    page: parts.rows,
+    clientId: props.clientId,
+    extraKeys: extraKeys.map((k) => k.key),
+  };
   useInput((input, key) => {
-    const step = onKey(
-      uiRef.current,
-      { input, ...key },
-      {
-        images,
-        sessions,
-        page: parts.rows,
-        clientId: props.clientId,
-        extraKeys: extraKeys.map((k) => k.key),
-      },
-    );
-    update(() => step.ui);
-    if (step.command !== undefined) run(step.command);
+    const ctx = context.current;
+    if (ctx === null) return;
+    // Keys typed faster than they are read come as one string: each is a key, except in an input.
+    const typing = uiRef.current.dialog?.kind === "input";
+    const presses =
+      !typing && input.length > 1 && !key.ctrl && !key.meta
+        ? [...input].map((c) => ({ input: c }))
+        : [{ input, ...key }];
+    for (const press of presses) {
+      const step = onKey(uiRef.current, press, ctx);
+      update(() => step.ui);
+      if (step.command !== undefined) run(step.command);
+    }
   });
 
   const now = (props.now ?? Date.now)();
@@ -247,9 +257,9 @@ function header(state: PanelState, ui: UiState, shown: number, props: PanelViewP
 function statusLine(ui: UiState, dialog: Dialog | null, imageId: string, width: number): Line {
   if (dialog?.kind === "input") {
     const prompt = PROMPTS[dialog.purpose](imageId);
-    const error = dialog.error === null ? "" : `  ✖ ${dialog.error}`;
-    const room = Math.max(1, width - prompt.length - error.length - 1);
+    const room = Math.max(2, width - prompt.length - 1);
     const value = dialog.value.length > room ? `…${dialog.value.slice(-(room - 1))}` : dialog.value;
+    const error = dialog.error === null ? "" : `  ✖ ${dialog.error}`;
     return [
       { text: cutTo(prompt, width), bold: true },
       { text: `${value}█` },
