@@ -13,7 +13,7 @@
  * on one address, and a sim answers every peer); `node bin/stui.js serve` with those images, its
  * default connection policy, a file store; the bench waits until every image is Connected. The
  * panel runs as `bench/panel-child.ts` (`runPanel` with an `onFrame` probe, its own StuiClient) in
- * a detached tmux pane of 120×40 on a private tmux socket.
+ * a detached tmux pane of 120×40, a private tmux server (`-L`) per pane.
  *
  * The load: CreateSession and CloseSession through the client API, RATE/2 each per second, one
  * image after the other, so the service publishes RATE session events per second; the bench
@@ -89,6 +89,13 @@ function tmux(socket: string, ...args: string[]): string {
   return r.stdout;
 }
 
+/** Stops the tmux server on `socket` (and so its pane's process) and removes the socket file. */
+function killServer(socket: string): void {
+  spawnSync("tmux", ["-L", socket, "kill-server"]);
+  // tmux leaves the socket file of a killed server behind.
+  rmSync(path.join(process.env["TMUX_TMPDIR"] ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, socket), { force: true });
+}
+
 const capture = (socket: string): string => tmux(socket, "capture-pane", "-p", "-t", "bench");
 
 interface Pane {
@@ -130,7 +137,9 @@ async function closePane(socket: string, pane: Pane): Promise<PanelChildResult> 
     throw new Error(`the ${pane.spec.mode} child wrote no figures:\n${capture(socket)}`);
   const result = JSON.parse(readFileSync(pane.spec.result, "utf8")) as PanelChildResult;
   if (result.error !== undefined) throw new Error(`the ${pane.spec.mode} child failed: ${result.error}`);
-  tmux(socket, "kill-session", "-t", "bench");
+  // A server per pane, stopped here: a new session on a server that is exiting after its last
+  // session was killed fails with "server exited unexpectedly".
+  killServer(socket);
   return result;
 }
 
@@ -371,16 +380,14 @@ export async function run(): Promise<void> {
     const upMs = performance.now() - t0;
     const events = countEvents(client);
     teardown.add("the event count", () => events.stop());
+    const sockets = { live: `${socket}-live`, baseline: `${socket}-baseline` };
     const killTmux = (): void => {
-      spawnSync("tmux", ["-L", socket, "kill-server"]);
-      // tmux leaves the socket file of a killed server behind.
-      rmSync(path.join(process.env["TMUX_TMPDIR"] ?? "/tmp", `tmux-${process.getuid?.() ?? 0}`, socket), {
-        force: true,
-      });
+      killServer(sockets.live);
+      killServer(sockets.baseline);
     };
     // Also on Ctrl-C, when no finally runs (the test helpers kill their own children then).
     process.once("exit", killTmux);
-    teardown.add(`tmux -L ${socket}`, killTmux);
+    teardown.add(`tmux -L ${socket}-*`, killTmux);
     console.log(
       `panel: ${IMAGES} images on ${SIMS} image-sims (${fmt(IMAGES / SIMS, 0)} image ids per sim address), ` +
         `all Connected ${fmt(upMs / 1000, 1)} s after stui serve was up (nats ${nats.url}, serve pid ${serve.pid}); ` +
@@ -388,17 +395,22 @@ export async function run(): Promise<void> {
         `(CreateSession + CloseSession, ${RATE / 2}/s each); the panes' NODE_ENV ${NODE_ENV ?? "unset"}`,
     );
 
-    const livePane = await openPane(socket, root, { mode: "live", natsUrl: nats.url });
+    const livePane = await openPane(sockets.live, root, { mode: "live", natsUrl: nats.url });
     await sleep(SETTLE_MS);
     const livePeriod = await measured(livePane.pid, client, events, "bench-live");
     const heard = new Map(events.byType);
-    const live = figuresOf(await closePane(socket, livePane), livePeriod);
+    const live = figuresOf(await closePane(sockets.live, livePane), livePeriod);
 
     const frameRate = fps(live);
-    const basePane = await openPane(socket, root, { mode: "baseline", natsUrl: nats.url, images, fps: frameRate });
+    const basePane = await openPane(sockets.baseline, root, {
+      mode: "baseline",
+      natsUrl: nats.url,
+      images,
+      fps: frameRate,
+    });
     await sleep(SETTLE_MS);
     const basePeriod = await measured(basePane.pid, client, events, "bench-baseline");
-    const base = figuresOf(await closePane(socket, basePane), basePeriod);
+    const base = figuresOf(await closePane(sockets.baseline, basePane), basePeriod);
 
     const total = [...heard.values()].reduce((a, b) => a + b, 0);
     const kinds = [...heard.entries()].map(([type, n]) => `${type.replace(/^io\.stui\./, "")} ${n}`).join(", ");
