@@ -11,6 +11,8 @@ import { connect } from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { findNatsServer } from "../src/cli/children.js";
+import { demoPolicy, SLOW_STEPS } from "../src/cli/demo-keys.js";
+import { healthFromRtt } from "../src/machines/connection-policy.js";
 import {
   childPidsOf,
   isAlive,
@@ -140,6 +142,52 @@ describe("stui demo", () => {
     await expectAllGone(started, restarted);
   });
 
+  it("pause 1 takes dev Reconnecting and resume 1 back Connected; slow 2 steps staging's health Warning, Critical, Healthy", async () => {
+    const started = await startDemo();
+    const { demo } = started;
+    let since = demo.lineCount();
+    demo.send("pause 1");
+    await demo.waitForLine(/^paused dev \(SIGSTOP\)/, { since });
+    await demo.waitForLine(/image\.status\.changed dev: Connected → Reconnecting/, { since });
+    demo.send("pause 1");
+    await demo.waitForLine(/^dev is already paused$/, { since });
+    since = demo.lineCount();
+    demo.send("resume 1");
+    await demo.waitForLine(/^resumed dev \(SIGCONT\)/, { since });
+    await demo.waitForLine(/image\.status\.changed dev: Reconnecting → Connected/, { since, timeoutMs: 20_000 });
+
+    for (const step of SLOW_STEPS.slice(1)) {
+      since = demo.lineCount();
+      demo.send("slow 2");
+      await demo.waitForLine(new RegExp(`^staging replies ${step.delayMs} ms late`), { since });
+      await demo.waitForLine(new RegExp(`image\\.health\\.changed staging: \\w+ → ${step.health} \\(`), { since });
+    }
+    since = demo.lineCount();
+    demo.send("slow 2");
+    await demo.waitForLine(/^staging replies at once again/, { since });
+    await demo.waitForLine(/image\.health\.changed staging: Critical → Healthy \(/, { since });
+    // The slow image kept its link: the RTT is measured, not missed.
+    expect(demo.lines().slice(since).join("\n")).not.toMatch(/staging: Connected → Reconnecting/);
+    demo.send("quit");
+    expect((await demo.exited).code).toBe(0);
+    await expectAllGone(started);
+  });
+
+  it("quits at once with a paused image: every child stopped by pid, exit 0", async () => {
+    const started = await startDemo();
+    const { demo } = started;
+    const since = demo.lineCount();
+    demo.send("pause 3");
+    await demo.waitForLine(/^paused build \(SIGSTOP\)/, { since });
+    const quitAt = performance.now();
+    demo.send("quit");
+    expect((await demo.exited).code).toBe(0);
+    // A stopped process acts on SIGTERM only once continued: the demo sends SIGCONT too, so the
+    // way out does not wait for the SIGKILL after the grace period.
+    expect(performance.now() - quitAt).toBeLessThan(2500);
+    await expectAllGone(started);
+  });
+
   it("says how to install nats-server when there is none and NATS_URL is not set", async () => {
     const demo = spawnStui(["demo"], {
       env: envWithout("NATS_URL", {
@@ -211,6 +259,18 @@ describe("stui demo --cluster", () => {
     expect((await demo.exited).code).toBe(0);
     await expectAllGone(started, [Number(restarted)]);
   }, 120_000);
+});
+
+describe("stui demo - keys", () => {
+  it("each slow step's delay falls in its health's RTT band and is answered well before the ping timeout", () => {
+    expect(SLOW_STEPS.map((s) => s.health)).toEqual(["Healthy", "Warning", "Critical"]);
+    for (const step of SLOW_STEPS) {
+      expect(healthFromRtt(step.delayMs, demoPolicy)).toBe(step.health);
+      expect(step.delayMs + 250).toBeLessThan(Math.min(demoPolicy.pingTimeoutMs, demoPolicy.requestTimeoutMs));
+    }
+    // A little extra RTT (a loaded machine) must not change the band either.
+    for (const step of SLOW_STEPS.slice(1)) expect(healthFromRtt(step.delayMs + 200, demoPolicy)).toBe(step.health);
+  });
 });
 
 describe("findNatsServer", () => {

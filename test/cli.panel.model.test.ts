@@ -145,4 +145,49 @@ describe("panel model", () => {
     );
     expect(s.events.map((e) => e.event.sequence)).toEqual([4, 5, 6, 7, 8]);
   });
+
+  it("panel model - a status event brings its reconnect figures; a fresh answer corrects counts and figures, not status", () => {
+    const reconnecting = statusEvent("dev", "Reconnecting", 1);
+    const withFigures = {
+      ...reconnecting,
+      data: { ...reconnecting.data, reconnect_attempt: 0, next_attempt_at: "2026-12-01T10:00:02.000Z" },
+    } as typeof reconnecting;
+    const s = run([
+      { type: "snapshot-requested" },
+      { type: "snapshot", images: [image("dev", { active_sessions: 1, session_count: 1 })] },
+      { type: "event", event: withFigures },
+    ]);
+    expect(s.images[0]).toMatchObject({ status: "Reconnecting", reconnect_attempt: 0 });
+    const fresh = image("dev", {
+      status: "Connected",
+      session_count: 4,
+      active_sessions: 2,
+      orphaned_sessions: 2,
+      reconnect_attempt: 3,
+      next_attempt_at: "2026-12-01T10:00:09.000Z",
+    });
+    const refreshed = reduce(s, { type: "image-refreshed", image: fresh });
+    expect(refreshed.images[0]).toMatchObject({
+      status: "Reconnecting",
+      session_count: 4,
+      active_sessions: 2,
+      orphaned_sessions: 2,
+      reconnect_attempt: 3,
+      next_attempt_at: "2026-12-01T10:00:09.000Z",
+    });
+  });
+
+  it("panel model - replayed events go before the live ones, once each, marked, and change no row", () => {
+    const s = run([
+      { type: "snapshot-requested" },
+      { type: "snapshot", images: [image("dev")] },
+      { type: "event", event: statusEvent("dev", "Failed", 9) },
+      { type: "replayed", events: [statusEvent("dev", "Reconnecting", 8), statusEvent("dev", "Failed", 9)] },
+    ]);
+    expect(s.events.map((e) => [e.event.sequence, e.replayed])).toEqual([
+      [8, true],
+      [9, false],
+    ]);
+    expect(s.images[0]?.status).toBe("Failed");
+  });
 });

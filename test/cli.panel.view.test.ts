@@ -26,7 +26,13 @@ function storeWith(images = 3) {
     type: "snapshot",
     images: [
       image("dev", { owner: "a", active_sessions: 2, session_count: 3, orphaned_sessions: 1 }),
-      image("staging", { status: "Reconnecting", connection_health: "Unknown", rtt_ms: null }),
+      image("staging", {
+        status: "Reconnecting",
+        connection_health: "Unknown",
+        rtt_ms: null,
+        reconnect_attempt: 2,
+        next_attempt_at: "2026-12-01T10:00:32.500Z",
+      }),
       image("build", { status: "Failed", last_seen: null }),
       image("old", { status: "Disconnected" }),
     ].slice(0, images),
@@ -55,14 +61,17 @@ const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 3
 const frame = (app: { lastFrame: () => string | undefined }): string[] => (app.lastFrame() ?? "").split("\n");
 
 describe("panel view", () => {
-  it("panel view - shows the link, and every image with status symbol and word, health, RTT, sessions, last seen, owner", () => {
+  it("panel view - shows the link, and every image with status symbol and word, health, retry, RTT, sessions, last seen, owner", () => {
     const lines = frame(show({ store: storeWith(4) }));
     expect(lines[0]).toMatch(/^stui panel {2}NATS ● connected nats:\/\/h:4222 {2}4 images/);
-    expect(lines[1]).toMatch(/^ {2}IMAGE▲\s+STATUS\s+HEALTH\s+ACT\/ORPH\/ALL\s+RTT ms\s+LAST SEEN\s+OWNER\s+NAME$/);
-    expect(lines[2]).toMatch(/^› build\s+✖ Failed\s+Healthy\s+0\/0\/0\s+1\.5\s+-\s+-\s+build image/);
-    expect(lines[3]).toMatch(/^ {2}dev\s+● Connected\s+Healthy\s+2\/1\/3\s+1\.5\s+30s ago\s+a\s+dev image/);
+    expect(lines[1]).toMatch(
+      /^ {2}IMAGE▲\s+STATUS\s+HEALTH\s+RETRY\s+ACT\/ORPH\/ALL\s+RTT ms\s+LAST SEEN\s+OWNER\s+NAME$/,
+    );
+    expect(lines[2]).toMatch(/^› build\s+✖ Failed\s+Healthy\s+-\s+0\/0\/0\s+1\.5\s+-\s+-\s+build image/);
+    expect(lines[3]).toMatch(/^ {2}dev\s+● Connected\s+Healthy\s+-\s+2\/1\/3\s+1\.5\s+30s ago\s+a\s+dev image/);
     expect(lines[4]).toMatch(/^ {2}old\s+○ Disconnected/);
-    expect(lines[5]).toMatch(/^ {2}staging\s+◐ Reconnecting\s+Unknown\s+0\/0\/0\s+-\s/);
+    // The third attempt starts in 2.5 s.
+    expect(lines[5]).toMatch(/^ {2}staging\s+◐ Reconnecting\s+Unknown\s+#3 in 3s\s+0\/0\/0\s+-\s/);
   });
 
   it("panel view - without owners there is no OWNER column; loading and resyncs show in the header", () => {

@@ -56,6 +56,7 @@ describe("protocol codec - wire shape is serde's default", () => {
       force: false,
       preserve_active: true,
       max_age_hours: null,
+      session_ids: null,
     });
   });
 

@@ -15,7 +15,9 @@ export interface Child {
   readonly exited: Promise<void>;
   /** Sends a signal by pid; `false` if it had exited. */
   kill(signal?: NodeJS.Signals): boolean;
-  /** SIGTERM, then SIGKILL after `graceMs`. */
+  /** Writes `line` and a newline to its stdin (a sim's control line); `false` if it had exited. */
+  write(line: string): boolean;
+  /** SIGTERM (and SIGCONT, should it be stopped), then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ export function killAllChildrenNow(): void {
 export async function stopAllChildren(graceMs = 3000): Promise<void> {
   closed = true;
   const running = [...children];
-  for (const child of running) if (child.pid !== undefined) killPid(child.pid, "SIGTERM");
+  for (const child of running) if (child.pid !== undefined) terminate(child.pid);
   const force = setTimeout(killAllChildrenNow, graceMs);
   await Promise.all(running.map(exitOf));
   clearTimeout(force);
@@ -44,6 +46,11 @@ const exitOf = (child: ChildProcess): Promise<void> =>
     if (!children.has(child)) return resolve();
     child.once("close", () => resolve());
   });
+
+/** SIGTERM; then SIGCONT, as a stopped (SIGSTOP) process acts on SIGTERM only once continued. */
+function terminate(pid: number): void {
+  if (killPid(pid, "SIGTERM")) killPid(pid, "SIGCONT");
+}
 
 function killPid(pid: number, signal: NodeJS.Signals): boolean {
   try {
@@ -74,6 +81,8 @@ export function startChild(
   );
   child.stdout.resume();
   child.stderr.resume();
+  // A write racing the child's exit fails with EPIPE: that must not crash the demo.
+  child.stdin.on("error", () => undefined);
   return new Promise<Child>((resolve, reject) => {
     const fail = (why: string): void => {
       clearTimeout(timer);
@@ -94,9 +103,14 @@ export function startChild(
         ready: match,
         exited,
         kill: (signal = "SIGTERM") => children.has(child) && killPid(pid, signal),
+        write(text) {
+          if (!children.has(child) || !child.stdin.writable) return false;
+          child.stdin.write(`${text}\n`);
+          return true;
+        },
         async stop(graceMs = 3000) {
           if (!children.has(child)) return;
-          killPid(pid, "SIGTERM");
+          terminate(pid);
           const force = setTimeout(() => killPid(pid, "SIGKILL"), graceMs);
           await exited;
           clearTimeout(force);

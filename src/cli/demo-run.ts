@@ -18,11 +18,11 @@ import { killAllChildrenNow, stopAllChildren } from "./children.js";
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
-/** Why the demo ends. */
-export type StopReason = "quit" | "end of input" | (typeof SIGNALS)[number];
+/** Why the demo ends: `view failed` when its screen ended with an error (exit code 1). */
+export type StopReason = "quit" | "end of input" | "view failed" | (typeof SIGNALS)[number];
 
 const exitCodeOf = (reason: StopReason): number =>
-  reason === "quit" || reason === "end of input" ? 0 : 128 + constants.signals[reason];
+  reason === "quit" || reason === "end of input" ? 0 : reason === "view failed" ? 1 : 128 + constants.signals[reason];
 
 /** Steps run in reverse order on the way out; a step added after that runs at once. */
 export class Cleanups {
@@ -40,7 +40,11 @@ export class Cleanups {
   }
 }
 
-/** The ways out: signals, the end of stdin, `q`; input lines before the view is up are kept. */
+/**
+ * The ways out: signals, the end of stdin, `q`; input lines before the view is up are kept. In a
+ * terminal, stdin is read only once `onInput` is called: a view that reads the keys itself (the
+ * panel) does not call it, and has stdin to itself.
+ */
 export interface Exits {
   readonly stopped: Promise<StopReason>;
   stopping(): boolean;
@@ -76,11 +80,12 @@ function watchExits(dir: string, tty: boolean): Exits {
   const early: string[] = [];
   const input = (text: string): void => void (handler === null ? early.push(text) : handler(text));
   const lines = tty ? null : createInterface({ input: process.stdin });
-  if (lines === null) {
+  const readKeys = (): void => {
     process.stdin.setEncoding("utf8");
     process.stdin.on("data", input);
     process.stdin.on("end", () => stop("end of input"));
-  } else {
+  };
+  if (lines !== null) {
     lines.on("line", input);
     lines.on("close", () => stop("end of input"));
   }
@@ -89,6 +94,7 @@ function watchExits(dir: string, tty: boolean): Exits {
     stopping: () => reason !== null,
     stop,
     onInput(next) {
+      if (tty && handler === null) readKeys();
       handler = next;
       for (const text of early.splice(0)) next(text);
     },

@@ -1,8 +1,9 @@
 /**
- * What both `stui demo` variants show and how they take input: a screen redrawn every half second
- * in a terminal (keys are commands), or plain lines without one (input lines are commands, and
- * every notice and event is printed as a line, which is what the tests read); and processes that
- * a key kills (SIGKILL, by pid) or starts again, one action at a time each.
+ * How the `stui demo` variants take input without the panel: a screen redrawn every half second in
+ * a terminal (keys are commands; `stui demo --cluster`), or plain lines without one (input lines
+ * are commands, and every notice and event is printed as a line, which is what the tests read);
+ * and processes that a key kills (SIGKILL, by pid) or starts again, one action at a time each.
+ * In a terminal, `stui demo` runs the panel instead (demo.ts, its keys in demo-keys.ts).
  */
 import { fileURLToPath } from "node:url";
 import { startChild, type Child } from "./children.js";
@@ -82,8 +83,11 @@ export async function startedSim(id: string): Promise<Sim> {
 
 export interface ScreenOptions {
   readonly tty: boolean;
-  /** The whole screen: drawn every half second and after each notice (in a terminal only). */
-  readonly frame: (view: { readonly notice: string; readonly events: readonly string[] }) => string;
+  /**
+   * The whole screen: drawn every half second and after each notice (in a terminal only).
+   * @default none: nothing is drawn (for a view without a terminal)
+   */
+  readonly frame?: (view: { readonly notice: string; readonly events: readonly string[] }) => string;
   /** Acts on one command: a key in a terminal, a line without one. */
   readonly act: (command: string) => Promise<void>;
   /** The commands the ready line names, for a reader without a terminal. */
@@ -116,7 +120,7 @@ export function openScreen(o: ScreenOptions): Screen {
     if (!o.tty && !closed) console.log(line);
   };
   const draw = (): void => {
-    if (!o.tty || closed) return;
+    if (!o.tty || closed || o.frame === undefined) return;
     process.stdout.write(`\x1b[2J\x1b[H${o.frame({ notice, events })}`);
   };
   const say = (text: string): void => {

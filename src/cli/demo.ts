@@ -1,13 +1,15 @@
 /**
  * `stui demo`: the whole product on one machine. Three simulated images, a private nats-server
- * (unless NATS_URL names one), the service, and a live view of statuses and events. Keys 1, 2, 3
- * kill a simulated image, or bring it back if it is down, so you watch Reconnecting → Connected;
- * `s` creates a session; `q` quits and cleans everything up.
+ * (unless NATS_URL names one), the service, and in a terminal the panel (`stui panel`'s, reading
+ * the service over NATS) with the demo's own keys on the selected image's sim (demo-keys.ts): K
+ * kills it or starts it again (Reconnecting → Connected), P pauses or resumes it (Reconnecting
+ * once its heartbeats are overdue), S slows its replies (health Warning, Critical, back to
+ * Healthy); `q` quits and cleans everything up. Without a terminal, the same as lines on stdin,
+ * and every event and notice printed as a line.
  *
  * `stui demo --cluster` (demo-cluster.ts) runs three `stui serve` instances on a 3-node NATS
- * cluster instead. Both share their life and ways out (demo-run.ts) and their screen and keys
- * (demo-view.ts): every way out stops every child process by its pid and removes the temp
- * directory, also during start-up.
+ * cluster instead. Both share their life and ways out (demo-run.ts): every way out stops every
+ * child process by its pid and removes the temp directory, also during start-up.
  */
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -18,19 +20,31 @@ import { StuiClient, type EventFeed, type ReplayedEvent } from "../client.js";
 import { findNatsServer, startChild } from "./children.js";
 import { describeEvent } from "./client-commands.js";
 import { startClusterDemo } from "./demo-cluster.js";
-import { runDemo, type Cleanups, type DemoContext } from "./demo-run.js";
-import { isQuit, openScreen, startedSim, toggle, type Sim } from "./demo-view.js";
-import { table } from "./table.js";
+import { DEMO_POLICY, demoPolicy, SIM_LINES, SLOW_STEPS, simKeys, simLine } from "./demo-keys.js";
+import { runDemo, type Cleanups, type DemoContext, type Exits } from "./demo-run.js";
+import { describeError, isQuit, openScreen, startedSim, type Sim } from "./demo-view.js";
+import { wantsColor } from "./panel/command.js";
+import { runPanel } from "./panel/run.js";
 
+const slowSteps = SLOW_STEPS.filter((s) => s.delayMs > 0)
+  .map((s) => `${s.delayMs} ms (${s.health})`)
+  .join(", ");
 const USAGE = `usage: stui demo [--cluster]
 
 Starts three simulated images (dev, staging, build), a private nats-server on a free port (or uses
-the one NATS_URL names), and the service; then shows the images' statuses and the events live.
+the one NATS_URL names), and the service; then opens the panel (as \`stui panel\` does, over NATS)
+on the images' statuses and the events, live. NO_COLOR: no colors.
 
-keys: 1 2 3  kill that image, or start it again if it is down
-      s      create a session on a connected image
+The panel's keys (? lists them), and the demo's own, on the selected image's simulated image:
+      K      kill it (SIGKILL), or start it again on its endpoint if it is down:
+             Reconnecting, then Connected
+      P      pause it (SIGSTOP), or resume it (SIGCONT): Reconnecting after
+             ${demoPolicy.heartbeatTimeoutMs} ms without heartbeats, then Connected
+      S      slow its replies: ${slowSteps}, then none (Healthy)
       q      quit (Ctrl-C too)
-Without a terminal, the same as lines on stdin: "kill 1", "start 1", "session", "quit".
+Without a terminal, lines on stdin instead (n is 1, 2 or 3 for dev, staging, build): "kill n",
+"start n", "n" (kill or start), "pause n", "resume n", "slow n", "session" (create a session on a
+connected image), "quit"; every event and notice is printed as a line.
 
 --cluster: three nats-servers in a cluster (JetStream, free loopback ports), three \`stui serve\`
 instances a, b and c sharing six simulated images (store kind kv with 3 replicas, leases with a
@@ -92,28 +106,53 @@ async function start({ dir, cleanups, exits, tty }: DemoContext): Promise<"runni
     nats: { servers: natsUrl },
     store,
     images: sims.map((s) => ({ id: s.id, address: s.endpoint, name: `${s.id} (simulated)` })),
-    policy: { connection: { backoffBaseMs: 100, backoffCapMs: 1000, maxRestarts: 1000 } },
+    policy: { connection: DEMO_POLICY },
     logger,
   });
   await cleanups.add(async () => void (await service.stop(2000)));
   const client = await StuiClient.connect({ servers: natsUrl });
   await cleanups.add(() => client.close());
-  // From the stream, so that the view starts with the service's first events.
+  if (exits.stopping()) return "running";
+  if (tty) {
+    openPanel(client, natsUrl, sims, exits);
+    return "running";
+  }
+  // From the stream, so that the lines start with the service's first events.
   const replay = await client.replay({ since: startedAt });
   await cleanups.add(() => replay.close());
   if (exits.stopping()) return "running";
-  if (!tty) {
-    const named = [
-      ...(nats === null ? [] : [`nats-server=${nats.pid}`]),
-      ...sims.flatMap((s) => (s.state.kind === "up" ? [`${s.id}=${s.state.child.pid}`] : [])),
-    ];
-    console.log(`stui demo: images ${sims.map((s) => `${s.id}=${s.endpoint}`).join(", ")}; NATS ${natsUrl}`);
-    console.log(`stui demo: pids ${named.join(" ")}; temp dir ${dir}`);
-  }
-  const view = liveView({ service, client, events: replay, sims, natsUrl, tty, quit: () => exits.stop("quit") });
+  const named = [
+    ...(nats === null ? [] : [`nats-server=${nats.pid}`]),
+    ...sims.flatMap((s) => (s.state.kind === "up" ? [`${s.id}=${s.state.child.pid}`] : [])),
+  ];
+  console.log(`stui demo: images ${sims.map((s) => `${s.id}=${s.endpoint}`).join(", ")}; NATS ${natsUrl}`);
+  console.log(`stui demo: pids ${named.join(" ")}; temp dir ${dir}`);
+  const view = lineView({ service, client, events: replay, sims, quit: () => exits.stop("quit") });
   await cleanups.add(() => Promise.resolve(view.close()));
   exits.onInput(view.input);
   return "running";
+}
+
+/**
+ * The panel (`stui panel`'s, over NATS) with the demo's keys on the selected image; leaving it
+ * (`q`, Ctrl-C) is the demo's `quit`.
+ */
+function openPanel(client: StuiClient, natsUrl: string, sims: readonly Sim[], exits: Exits): void {
+  const panel = runPanel({
+    client,
+    server: natsUrl,
+    color: wantsColor(false, process.env),
+    clientId: "demo-user",
+    title: "stui demo",
+    extraKeys: simKeys(sims),
+  });
+  void panel.then(
+    () => exits.stop("quit"),
+    (error: unknown) => {
+      console.error(`stui demo: the panel failed: ${describeError(error)}`);
+      exits.stop("view failed");
+    },
+  );
 }
 
 /** A nats-server of the demo's own on a free port, or `null` when none is installed. */
@@ -130,40 +169,18 @@ async function privateNats(dir: string, cleanups: Cleanups): Promise<{ url: stri
   return { url: `nats://127.0.0.1:${server.ready[1] ?? ""}`, pid: server.pid };
 }
 
-// The live view ------------------------------------------------------------------------------------
+// Without a terminal ---------------------------------------------------------------------------
 
-interface ViewOptions {
+interface LineViewOptions {
   readonly service: StuiService;
   readonly client: StuiClient;
   readonly events: EventFeed<ReplayedEvent>;
   readonly sims: readonly Sim[];
-  readonly natsUrl: string;
-  readonly tty: boolean;
   readonly quit: () => void;
 }
 
-/** Draws the view (or prints lines without a terminal) and acts on keys or lines. */
-function liveView(o: ViewOptions): { input: (text: string) => void; close: () => void } {
-  const frame = ({ notice, events }: { notice: string; events: readonly string[] }): string => {
-    const rows = o.service.manager
-      .imageStatuses()
-      .map((i, n) => [
-        String(n + 1),
-        i.image_id,
-        i.status,
-        i.connection_health,
-        i.rtt_ms === null ? "-" : i.rtt_ms.toFixed(1),
-        String(i.session_count),
-        i.address,
-      ]);
-    return (
-      `stui demo — NATS ${o.natsUrl}, service instance "demo"\n\n` +
-      table(["KEY", "IMAGE", "STATUS", "HEALTH", "RTT ms", "SESSIONS", "ADDRESS"], rows) +
-      `\n\nevents (stui.events.>):\n${events.map((e) => `  ${e}`).join("\n")}\n\n` +
-      `keys: 1 2 3 kill / restart an image · s new session · q quit${notice === "" ? "" : `\n${notice}`}\n`
-    );
-  };
-
+/** Prints every event and notice as a line, and acts on input lines. */
+function lineView(o: LineViewOptions): { input: (text: string) => void; close: () => void } {
   const createSession = async (): Promise<void> => {
     const target = o.service.manager.imageStatuses().find((i) => i.status === "Connected");
     if (target === undefined) return screen.say("no image is connected");
@@ -172,15 +189,14 @@ function liveView(o: ViewOptions): { input: (text: string) => void; close: () =>
   };
 
   const act = async (command: string): Promise<void> => {
-    const [verb = "", arg] = command.trim().split(/\s+/);
+    const [verb = ""] = command.trim().split(/\s+/);
     if (isQuit(verb)) return o.quit();
     if (verb === "s" || verb === "session") return createSession();
-    const want = verb === "kill" || verb === "start" ? verb : "toggle";
-    const sim = o.sims[Number(want === "toggle" ? verb : arg) - 1];
-    if (sim !== undefined) return toggle(sim, want, screen.say);
+    const done = simLine(o.sims, command);
+    if (done !== null) screen.say(await done);
   };
 
-  const screen = openScreen({ tty: o.tty, frame, act, commands: '"kill 1", "start 1", "session", "quit"' });
+  const screen = openScreen({ tty: false, act, commands: `${SIM_LINES}, "session", "quit"` });
   void (async () => {
     for await (const replayed of o.events) screen.log(describeEvent(replayed.event));
   })().catch(() => undefined);

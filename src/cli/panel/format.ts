@@ -37,7 +37,7 @@ export function relativeTime(at: string | null, now: number): string {
   return `${Math.floor(seconds / 86_400)}d ago`;
 }
 
-export type ColumnKey = "id" | "name" | "status" | "health" | "rtt" | "sessions" | "seen" | "owner";
+export type ColumnKey = "id" | "name" | "status" | "health" | "retry" | "rtt" | "sessions" | "seen" | "owner";
 
 export interface Column {
   readonly key: ColumnKey;
@@ -52,18 +52,40 @@ export const COLUMNS: readonly Column[] = [
   { key: "id", title: "IMAGE", priority: 0, cell: (i) => i.image_id },
   { key: "status", title: "STATUS", priority: 0, cell: (i) => statusText(i.status) },
   { key: "health", title: "HEALTH", priority: 1, cell: (i) => i.connection_health },
-  { key: "sessions", title: "ACT/ORPH/ALL", priority: 2, cell: sessionsCell },
+  { key: "retry", title: "RETRY", priority: 2, cell: retryCell },
+  { key: "sessions", title: "ACT/ORPH/ALL", priority: 3, cell: sessionsCell },
   {
     key: "rtt",
     title: "RTT ms",
-    priority: 3,
+    priority: 4,
     right: true,
     cell: (i) => (i.rtt_ms === null ? "-" : i.rtt_ms.toFixed(1)),
   },
-  { key: "seen", title: "LAST SEEN", priority: 4, cell: (i, now) => relativeTime(i.last_seen, now) },
-  { key: "owner", title: "OWNER", priority: 5, cell: (i) => i.owner ?? "-" },
-  { key: "name", title: "NAME", priority: 6, cell: (i) => i.name ?? "-" },
+  { key: "seen", title: "LAST SEEN", priority: 5, cell: (i, now) => relativeTime(i.last_seen, now) },
+  { key: "owner", title: "OWNER", priority: 6, cell: (i) => i.owner ?? "-" },
+  { key: "name", title: "NAME", priority: 7, cell: (i) => i.name ?? "-" },
 ];
+
+/** `in 3s`, `in 2m`; `now` once the time has come. */
+export function untilTime(at: string, now: number): string {
+  const seconds = Math.ceil((Date.parse(at) - now) / 1000);
+  if (Number.isNaN(seconds) || seconds <= 0) return "now";
+  return seconds < 60 ? `in ${seconds}s` : `in ${Math.floor(seconds / 60)}m`;
+}
+
+/**
+ * While reconnecting: the number of the coming attempt and when it starts (`#3 in 2s`), or
+ * `#3 now` while it is under way; `-` otherwise.
+ */
+export function retryText(i: ImageConnectionStatus, now: number): string | null {
+  if (i.status !== "Reconnecting" || i.reconnect_attempt === null) return null;
+  const next = `#${i.reconnect_attempt + 1}`;
+  return i.next_attempt_at === null ? `${next} now` : `${next} ${untilTime(i.next_attempt_at, now)}`;
+}
+
+function retryCell(i: ImageConnectionStatus, now: number): string {
+  return retryText(i, now) ?? "-";
+}
 
 function sessionsCell(i: ImageConnectionStatus): string {
   return `${i.active_sessions}/${i.orphaned_sessions}/${i.session_count}`;
@@ -78,12 +100,13 @@ const GAP = 2;
 
 /**
  * The columns that fit `width`, each as wide as its widest cell: the least important dropped
- * first; the owner column only when some image has an owner. The first column is cut if even it
- * alone does not fit.
+ * first; the owner column only when some image has an owner, the retry column only while some
+ * image reconnects. The first column is cut if even it alone does not fit.
  */
 export function layout(images: readonly ImageConnectionStatus[], width: number, now: number): Layout {
   const hasOwner = images.some((i) => i.owner !== null);
-  let columns = COLUMNS.filter((c) => c.key !== "owner" || hasOwner);
+  const reconnecting = images.some((i) => i.status === "Reconnecting");
+  let columns = COLUMNS.filter((c) => (c.key !== "owner" || hasOwner) && (c.key !== "retry" || reconnecting));
   // A title has room for the sort mark after it.
   const widthOf = (c: Column): number => Math.max(c.title.length + 1, ...images.map((i) => c.cell(i, now).length));
   const total = (cs: readonly Column[]): number => cs.reduce((sum, c) => sum + widthOf(c), 0) + GAP * (cs.length - 1);

@@ -33,7 +33,17 @@ export interface Sort {
 }
 
 /** The columns `o` steps through, in order. */
-export const SORT_KEYS: readonly ColumnKey[] = ["id", "status", "health", "sessions", "rtt", "seen", "owner", "name"];
+export const SORT_KEYS: readonly ColumnKey[] = [
+  "id",
+  "status",
+  "health",
+  "retry",
+  "sessions",
+  "rtt",
+  "seen",
+  "owner",
+  "name",
+];
 
 export const DEFAULT_SORT: Sort = { key: "id", descending: false };
 
@@ -59,6 +69,8 @@ const KEY_OF: Record<ColumnKey, (i: ImageConnectionStatus) => Key> = {
   name: (i) => i.name ?? "",
   status: (i) => STATUS_RANK[i.status],
   health: (i) => HEALTH_RANK[i.connection_health],
+  // The fewest failed attempts first; images not reconnecting last.
+  retry: (i) => (i.status === "Reconnecting" ? (i.reconnect_attempt ?? 0) : Number.POSITIVE_INFINITY),
   sessions: (i) => i.session_count,
   rtt: (i) => i.rtt_ms ?? Number.POSITIVE_INFINITY,
   // Most recently seen first.

@@ -122,6 +122,8 @@ function refreshed(row: ImageConnectionStatus, fresh: ImageConnectionStatus): Im
     last_activity: fresh.last_activity,
     owner: fresh.owner,
     lease_expires_at: fresh.lease_expires_at,
+    reconnect_attempt: fresh.reconnect_attempt,
+    next_attempt_at: fresh.next_attempt_at,
   };
 }
 
@@ -163,7 +165,8 @@ function applyToImage(image: ImageConnectionStatus, event: StuiEvent): ImageConn
   switch (event.type) {
     case "io.stui.image.status.changed": {
       const seen = event.data.status === "Connected" ? { last_seen: event.data.at } : {};
-      return { ...image, status: event.data.status, ...seen };
+      const { reconnect_attempt, next_attempt_at } = event.data;
+      return { ...image, status: event.data.status, reconnect_attempt, next_attempt_at, ...seen };
     }
     case "io.stui.image.health.changed":
       return { ...image, connection_health: event.data.health, rtt_ms: event.data.rtt_ms, last_seen: event.data.at };

@@ -5,7 +5,7 @@
  */
 import type { ImageConnectionStatus, ImageSessionStats, SessionMetadata } from "../../protocol/index.js";
 import type { Detail } from "./actions.js";
-import { cutTo, eventLine, GAP_TEXT, layout, pad, relativeTime, STATUS_LOOK, type Tone } from "./format.js";
+import { cutTo, eventLine, GAP_TEXT, layout, pad, relativeTime, retryText, STATUS_LOOK, type Tone } from "./format.js";
 import type { Filter, Sort } from "./list.js";
 import type { PaneEvent } from "./model.js";
 import { KEY_HELP, type Dialog } from "./ui.js";
@@ -88,7 +88,8 @@ function statsLine(image: ImageConnectionStatus, stats: ImageSessionStats | null
     `seen ${relativeTime(image.last_seen, now)}`,
     `${image.connection_health}${image.rtt_ms === null ? "" : ` ${image.rtt_ms.toFixed(1)} ms`}`,
   ];
-  return parts.join(" · ");
+  const retry = retryText(image, now);
+  return [...(retry === null ? [] : [`reconnect attempt ${retry}`]), ...parts].join(" · ");
 }
 
 /** The selected image: a title, its stats, its sessions, and its last events. */
