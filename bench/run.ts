@@ -9,6 +9,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => void | Promise<void>
   nats: () => import("./nats.js"),
   store: () => import("./store.js"),
   cluster: () => import("./cluster.js"),
+  panel: () => import("./panel.js"),
 };
 
 const wanted = process.argv.slice(2);
