@@ -5,7 +5,8 @@
  * Reproduce: `npm run bench -- panel` (needs tmux and nats-server; 2 cores are enough). Knobs:
  * STUI_BENCH_PANEL_IMAGES (200), STUI_BENCH_PANEL_SIMS (10), STUI_BENCH_PANEL_RATE (events/s, 20),
  * STUI_BENCH_PANEL_SECONDS (measured period, 20); STUI_BENCH_PANEL_NODE_ENV (the children's
- * NODE_ENV, unset by default as for `stui panel`; `production` for React's production build);
+ * NODE_ENV, `production` by default as `stui panel` sets it; `development` for React's
+ * development build);
  * STUI_BENCH_PANEL_SCREEN=1 prints each pane's screen at the end of its period.
  *
  * What runs, all real: a private nats-server on a free port (JetStream); `stui image-sim`
@@ -47,10 +48,10 @@ const SIMS = Number(process.env.STUI_BENCH_PANEL_SIMS ?? 10);
 const RATE = Number(process.env.STUI_BENCH_PANEL_RATE ?? 20);
 const SECONDS = Number(process.env.STUI_BENCH_PANEL_SECONDS ?? 20);
 /**
- * The children's NODE_ENV; unset, as `stui panel` runs (React's and ink's development builds).
- * `production` shows what those builds cost.
+ * The children's NODE_ENV: `production`, as `stui panel` sets it unless told otherwise;
+ * `development` shows what React's development build costs.
  */
-const NODE_ENV = process.env.STUI_BENCH_PANEL_NODE_ENV;
+const NODE_ENV = process.env.STUI_BENCH_PANEL_NODE_ENV ?? "production";
 /** Print each pane's screen at the end of its period. */
 const SHOW_SCREEN = process.env.STUI_BENCH_PANEL_SCREEN === "1";
 const WIDTH = 120;
@@ -112,7 +113,7 @@ async function openPane(socket: string, dir: string, spec: Omit<PanelChildSpec, 
   };
   const specFile = path.join(dir, `${spec.mode}.spec.json`);
   await writeFile(specFile, JSON.stringify(full));
-  const env = NODE_ENV === undefined ? "env -u NODE_ENV" : `env NODE_ENV=${NODE_ENV}`;
+  const env = `env NODE_ENV=${NODE_ENV}`;
   const command = `cd ${REPO_ROOT} && exec ${env} node --import tsx bench/panel-child.ts ${specFile}`;
   tmux(socket, "new-session", "-d", "-x", String(WIDTH), "-y", String(HEIGHT), "-s", "bench", "sh", "-c", command);
   tmux(socket, "set-option", "-t", "bench", "remain-on-exit", "on");
@@ -392,7 +393,7 @@ export async function run(): Promise<void> {
       `panel: ${IMAGES} images on ${SIMS} image-sims (${fmt(IMAGES / SIMS, 0)} image ids per sim address), ` +
         `all Connected ${fmt(upMs / 1000, 1)} s after stui serve was up (nats ${nats.url}, serve pid ${serve.pid}); ` +
         `tmux pane ${WIDTH}×${HEIGHT}, ${SECONDS} s measured, load ${RATE} session events/s ` +
-        `(CreateSession + CloseSession, ${RATE / 2}/s each); the panes' NODE_ENV ${NODE_ENV ?? "unset"}`,
+        `(CreateSession + CloseSession, ${RATE / 2}/s each); the panes' NODE_ENV ${NODE_ENV}`,
     );
 
     const livePane = await openPane(sockets.live, root, { mode: "live", natsUrl: nats.url });
