@@ -40,6 +40,9 @@ export interface PanelRunOptions {
   readonly stdin?: NodeJS.ReadStream;
 }
 
+/** At most this many frames a second (ink's default is 30); the first change after a pause draws at once. */
+const MAX_FPS = 12;
+
 /** Runs the panel until `q` (or Ctrl-C, or `signal`); nothing but the panel writes to the screen meanwhile. */
 export async function runPanel(o: PanelRunOptions): Promise<void> {
   const stdout = o.stdout ?? process.stdout;
@@ -67,6 +70,8 @@ export async function runPanel(o: PanelRunOptions): Promise<void> {
     stdin: o.stdin ?? process.stdin,
     exitOnCtrlC: true,
     patchConsole: false,
+    // A screen a person reads: a burst of events costs at most this many frames a second.
+    maxFps: MAX_FPS,
     ...(o.onFrame === undefined ? {} : { onRender: (m: { renderTime: number }) => o.onFrame?.(m.renderTime) }),
   });
   const end = (): void => app.unmount();

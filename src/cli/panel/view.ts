@@ -11,7 +11,7 @@ import type { Detail, Outcome, PanelActions } from "./actions.js";
 import { cutTo, LINK_LOOK, type Tone } from "./format.js";
 import { visibleImages } from "./list.js";
 import type { PanelState } from "./model.js";
-import { detailPane, dialogPane, eventsPane, imagesPane, type Line } from "./panes.js";
+import { detailPane, dialogPane, eventsPane, imagesPane, type Line, type Span } from "./panes.js";
 import type { PanelKey } from "./run.js";
 import {
   initialUi,
@@ -203,7 +203,7 @@ export function PanelView(props: PanelViewProps): ReactElement {
     h(
       Text,
       { key, wrap: "truncate" },
-      ...line.map((span, n) =>
+      ...merged(line, props.color).map((span, n) =>
         h(
           Text,
           {
@@ -230,6 +230,24 @@ export function PanelView(props: PanelViewProps): ReactElement {
   }
   lines.push(statusLine(ui, dialog, imageId ?? "-", width));
   return h(Box, { flexDirection: "column", width }, ...lines.map((line, n) => draw(line, `line-${n}`)));
+}
+
+/**
+ * `line` with neighbouring pieces that look the same joined (without color, all look the same):
+ * fewer nodes for ink to lay out each frame, the same text.
+ */
+function merged(line: Line, color: boolean): Span[] {
+  const out: Span[] = [];
+  for (const span of line) {
+    const piece: Span = color
+      ? { text: span.text, tone: span.tone, bold: span.bold === true, inverse: span.inverse === true }
+      : { text: span.text };
+    const last = out.at(-1);
+    if (last !== undefined && last.tone === piece.tone && last.bold === piece.bold && last.inverse === piece.inverse) {
+      out[out.length - 1] = { ...last, text: last.text + piece.text };
+    } else out.push(piece);
+  }
+  return out;
 }
 
 function header(state: PanelState, ui: UiState, shown: number, props: PanelViewProps, width: number): Line {
