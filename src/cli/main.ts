@@ -22,7 +22,7 @@ const eventsCommand = () => import("./events-command.js");
  * imported whether it runs in CI (a `CI` or `CONTINUOUS_INTEGRATION` variable) and then draws only
  * the last frame, on exit: on a real terminal the panel is live wherever it runs, so those
  * variables are dropped for this process. React runs its production build unless NODE_ENV says
- * otherwise (the panel benchmark drew about 1.3× the frames per second for the same CPU with it).
+ * otherwise: its development build is slower (see the panel benchmark in the README).
  */
 const drawing =
   <T>(load: () => Promise<T>) =>
