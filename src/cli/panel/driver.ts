@@ -7,7 +7,7 @@
  */
 import type { StuiClient } from "../../client.js";
 import { messageOf } from "../client-run.js";
-import { initialState, reduce, type PanelAction, type PanelState } from "./model.js";
+import { imageOf, initialState, isSessionEvent, reduce, type PanelAction, type PanelState } from "./model.js";
 import type { PanelStore } from "./view.js";
 
 export interface PanelDriver extends PanelStore {
@@ -109,7 +109,8 @@ export function startDriver(client: StuiClient, maxEvents = 50): PanelDriver {
     try {
       for await (const event of feed) {
         dispatch({ type: "event", event });
-        if (event.type.startsWith("io.stui.session.")) refreshSoon((event.data as { image_id: string }).image_id);
+        const imageId = imageOf(event);
+        if (isSessionEvent(event) && imageId !== null) refreshSoon(imageId);
       }
     } catch {
       // The subscription ends with the connection.

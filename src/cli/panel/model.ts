@@ -139,6 +139,14 @@ function resync(state: PanelState, reason: string): PanelState {
   };
 }
 
+/** The image an event is about; `null` for one about a client or an instance. */
+export function imageOf(event: StuiEvent): string | null {
+  return "image_id" in event.data ? event.data.image_id : null;
+}
+
+/** Whether `event` changes an image's sessions (which the detail pane and the counts follow). */
+export const isSessionEvent = (event: StuiEvent): boolean => event.type.startsWith("io.stui.session.");
+
 /** Applies one event to a live state, or asks for a resync if it shows that something was missed. */
 function applyLive(state: PanelState, event: StuiEvent): PanelState {
   const last = state.sequences[event.source];
@@ -151,8 +159,7 @@ function applyLive(state: PanelState, event: StuiEvent): PanelState {
     return resync(state, `missed ${event.sequence - last - 1} event(s) of ${event.source}`);
   }
   const sequences = { ...state.sequences, [event.source]: event.sequence };
-  const data = event.data as { readonly image_id?: unknown };
-  const imageId = typeof data.image_id === "string" ? data.image_id : null;
+  const imageId = imageOf(event);
   if (imageId !== null && !state.images.some((i) => i.image_id === imageId)) {
     return resync({ ...state, sequences }, `new image ${imageId}`);
   }

@@ -7,7 +7,7 @@ import type { ImageConnectionStatus, ImageSessionStats, SessionMetadata } from "
 import type { Detail } from "./actions.js";
 import { cutTo, eventLine, GAP_TEXT, layout, pad, relativeTime, retryText, STATUS_LOOK, type Tone } from "./format.js";
 import type { Filter, Sort } from "./list.js";
-import type { PaneEvent } from "./model.js";
+import { imageOf, type PaneEvent } from "./model.js";
 import { KEY_HELP, type Dialog } from "./ui.js";
 
 /** One piece of a line, with how it looks. */
@@ -109,7 +109,7 @@ export function detailPane(o: {
   const body = o.lines - 1;
   const detail = o.detail;
   lines.push(plain(statsLine(image, detail !== null && "stats" in detail ? detail.stats : null, o.now), width));
-  const mine = o.events.filter((e) => (e.event.data as { image_id?: unknown }).image_id === image.image_id);
+  const mine = o.events.filter((e) => imageOf(e.event) === image.image_id);
   const recent = body >= 6 ? 2 : body >= 4 ? 1 : 0;
   const sessionLines = Math.max(0, body - 1 - recent);
   if (detail === null) lines.push(plain("loading sessions…", width));

@@ -10,7 +10,7 @@ import { Box, Text, useApp, useInput } from "ink";
 import type { Detail, Outcome, PanelActions } from "./actions.js";
 import { cutTo, LINK_LOOK, type Tone } from "./format.js";
 import { visibleImages } from "./list.js";
-import type { PanelState } from "./model.js";
+import { imageOf, isSessionEvent, type PanelState } from "./model.js";
 import { detailPane, dialogPane, eventsPane, imagesPane, type Line, type Span } from "./panes.js";
 import type { PanelKey } from "./run.js";
 import {
@@ -114,12 +114,7 @@ export function PanelView(props: PanelViewProps): ReactElement {
   const image = selectedImage(ui, images);
   const selected = image === null ? 0 : images.indexOf(image);
   const imageId = image?.image_id ?? null;
-  const lastAbout = [...state.events]
-    .reverse()
-    .find(
-      (e) =>
-        e.event.type.startsWith("io.stui.session.") && (e.event.data as { image_id?: unknown }).image_id === imageId,
-    );
+  const lastAbout = state.events.findLast((e) => isSessionEvent(e.event) && imageOf(e.event) === imageId);
   const detail = useDetail(props.actions, imageId, lastAbout?.event.id ?? "");
   const sessions = detail !== null && "sessions" in detail ? detail.sessions : [];
   const extraKeys = props.extraKeys ?? [];
