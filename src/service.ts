@@ -5,7 +5,9 @@
 import type { Service } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EventPublisher, type EventPublisherOptions } from "./actors/event-publisher.js";
+import { InspectLink } from "./actors/inspect-link.js";
 import { startApi } from "./actors/nats-api.js";
+import { InspectionRecorder } from "./inspect/recorder.js";
 import { DEFAULT_REPLY_PREFIXES, type RefusalReason } from "./actors/reply-guard.js";
 import { pingInstances, type LiveInstance } from "./actors/instances.js";
 import { DuplicateInstanceError, NatsPermissionError } from "./errors.js";
@@ -67,6 +69,8 @@ export class StuiService {
     private readonly detach: () => void,
     private readonly logger: Logger,
     private readonly membership: Membership | null,
+    /** Inspectors attach here (`stui.inspect.<instance_id>.*`). */
+    readonly inspection: InspectLink,
   ) {
     // The micro service stops itself when the server refuses one of its subscriptions (permissions
     // changed by a reload, or refused again after a reconnect) or when the connection closes:
@@ -109,6 +113,9 @@ export class StuiService {
     let manager: SessionManager | null = null;
     let store: SessionStore | null = null;
     const membership = options.leases === undefined ? null : new Membership(nc, options.instanceId, logger);
+    // One observer of every actor of this instance; it records only while an inspector is attached.
+    const recorder = new InspectionRecorder();
+    let inspection: InspectLink | null = null;
     try {
       publisher = await EventPublisher.start(link, { ...options.events, instanceId: options.instanceId }, logger);
       store = typeof options.store === "function" ? await options.store(nc) : options.store;
@@ -131,7 +138,9 @@ export class StuiService {
         ...(options.policy === undefined ? {} : { policy: options.policy }),
         logger,
         natsStatus,
+        actorOptions: { inspect: recorder.observe },
       });
+      inspection = new InspectLink(nc, options.instanceId, recorder, logger);
       const detach = publisher.attach(manager);
       const api = await startApi(
         nc,
@@ -151,8 +160,9 @@ export class StuiService {
         { instance_id: options.instanceId, nats: serversOf(options.nats), images: options.images.length },
         "stui service started",
       );
-      return new StuiService(manager, link, publisher, api, detach, logger, membership);
+      return new StuiService(manager, link, publisher, api, detach, logger, membership, inspection);
     } catch (error) {
+      inspection?.stop();
       membership?.stop();
       await manager?.stop();
       // A store the service opened itself is closed by it (the manager closes it once started).
@@ -174,6 +184,7 @@ export class StuiService {
       this.membership?.announceLeaving();
       await this.manager.stop();
       this.membership?.stop();
+      this.inspection.stop();
       this.detach();
       const unpublished = await this.publisher.close(flushTimeoutMs);
       await this.link.nc.drain().catch((error: unknown) => {

@@ -15,6 +15,7 @@
  *   the latest held health is published if it differs from the last one published. Status changes
  *   are never held or skipped.
  */
+import { addStreamWhenPlaced } from "../adapters/stream-placement.js";
 import { randomUUID } from "node:crypto";
 import {
   DiscardPolicy,
@@ -116,7 +117,7 @@ export async function ensureEventStream(link: NatsLink, options: EventStreamOpti
     await jsm.streams.update(options.name, { ...info.config, ...config });
   } catch (error) {
     if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
-    await jsm.streams.add({ ...config, num_replicas: options.replicas });
+    await addStreamWhenPlaced(jsm, { ...config, num_replicas: options.replicas });
   }
 }
 

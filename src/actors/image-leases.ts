@@ -11,7 +11,7 @@
  * the lease store sees (a release) has the image's lease actor read it at once, and every actor
  * deferring a free lease too.
  */
-import { createActor, fromPromise, type ActorRefFrom } from "xstate";
+import { createActor, fromPromise, type ActorRefFrom, type InspectionEvent } from "xstate";
 import { RequestError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isLeastLoaded, loadsOf, shouldHandOver } from "../machines/balance.js";
@@ -29,6 +29,8 @@ export interface LeaseOptions {
   readonly members?: () => ReadonlySet<string>;
   /** How often the spread of images is checked. @default a third of the TTL */
   readonly balanceEveryMs?: number;
+  /** The instance's inspection observer, given to every lease actor. */
+  readonly inspect?: (event: InspectionEvent) => void;
 }
 
 type LeaseActor = ActorRefFrom<typeof imageLeaseMachine>;
@@ -129,6 +131,7 @@ export class ImageLeases {
       },
     });
     const actor = createActor(machine, {
+      ...(this.options.inspect === undefined ? {} : { inspect: this.options.inspect }),
       input: {
         imageId: config.id,
         owner: this.options.owner,

@@ -148,7 +148,9 @@ export class SessionManager implements RequestHandler {
     if (options.leases !== undefined) {
       const { catalog } = options.leases;
       images = await shareImages(catalog, options.images, logger);
-      const leases = ImageLeases.start(images, options.leases, actor, logger);
+      const inspect = options.actorOptions?.inspect;
+      const leaseOptions = typeof inspect === "function" ? { ...options.leases, inspect } : options.leases;
+      const leases = ImageLeases.start(images, leaseOptions, actor, logger);
       const unwatchCatalog = catalog.watch((change) => {
         if (change.kind === "added") leases.add(change.config);
         else leases.remove(change.imageId);

@@ -4,6 +4,7 @@
  */
 import { StuiEvent, EVENT_TYPES } from "./events.js";
 import { IMAGE_COMMANDS, ImageReply, ImageRequest, imageCommands } from "./image.js";
+import { InspectAttach, InspectAttached, InspectBatch, InspectDetach, InspectDetached } from "./inspect.js";
 import { SessionStateData } from "./model.js";
 import { Request } from "./requests.js";
 import { Response } from "./responses.js";
@@ -41,6 +42,16 @@ export function generateJsonSchemas(): Map<string, Record<string, unknown>> {
   out.set("event.schema.json", file("Event", "Any event (CloudEvents 1.0 JSON).", StuiEvent.jsonSchema()));
   for (const type of EVENT_TYPES) {
     out.set(`events/${type}.schema.json`, file(type, `The ${type} event.`, StuiEvent.variantJsonSchema(type)));
+  }
+  const inspect = [
+    ["attach.request", "InspectAttach", "stui.inspect.<instance_id>.attach: attach or renew.", InspectAttach],
+    ["attach.reply", "InspectAttached", "The answer to an attach: the live actors.", InspectAttached],
+    ["detach.request", "InspectDetach", "stui.inspect.<instance_id>.detach.", InspectDetach],
+    ["detach.reply", "InspectDetached", "The answer to a detach.", InspectDetached],
+    ["batch", "InspectBatch", "stui.inspect.<instance_id>.events: records while attached.", InspectBatch],
+  ] as const;
+  for (const [name, title, description, schema] of inspect) {
+    out.set(`inspect/${name}.schema.json`, file(title, description, bodySchema(schema)));
   }
   out.set(
     "session-record.schema.json",

@@ -21,6 +21,7 @@
  * lost (a leader failing over) is recognised on the next read (the key's message carries it) or
  * answered as a duplicate, rather than written twice.
  */
+import { addStreamWhenPlaced } from "../stream-placement.js";
 import {
   DiscardPolicy,
   JetStreamApiCodes,
@@ -179,7 +180,7 @@ export class Bucket {
     } catch (error) {
       if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
       try {
-        await this.jsm.streams.add(kvStreamConfig(this.name, replicas));
+        await addStreamWhenPlaced(this.jsm, kvStreamConfig(this.name, replicas), this.options.unavailableAfterMs);
       } catch (added) {
         // Another instance created it first: the same stream name with the same role.
         if (!(added instanceof JetStreamApiError && added.code === 10058)) throw added;

@@ -1,0 +1,156 @@
+/**
+ * The instance's side of inspection on NATS: inspectors attach on `stui.inspect.<id>.attach` with
+ * a lease (renewed by attaching again) and detach on `.detach`; while any lease holds, the
+ * recorder records and its records go out on `.events` in batches every `flushMs`. With none, the
+ * recorder only keeps its list of live actors: nothing is produced. A malformed request is
+ * answered with what is wrong; a subject this instance may not use is logged once, and the service
+ * goes on without inspection.
+ */
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { InspectionRecorder } from "../inspect/recorder.js";
+import type { Logger } from "../logger.js";
+import {
+  InspectAttach,
+  InspectDetach,
+  inspectSubjects,
+  type InspectAttached,
+  type InspectBatch,
+  type InspectDetached,
+  type InspectRecord,
+} from "../protocol/inspect.js";
+import { parseJson } from "../protocol/json.js";
+
+export interface InspectLinkOptions {
+  /** How often records are sent. @default 100 */
+  readonly flushMs?: number;
+  /** A batch is cut before its JSON grows past this. @default 512 KiB */
+  readonly maxBatchBytes?: number;
+  readonly now?: () => number;
+}
+
+const encoder = new TextEncoder();
+
+export class InspectLink {
+  private readonly leases = new Map<string, number>();
+  private readonly subs: Subscription[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private readonly now: () => number;
+  private readonly maxBatchBytes: number;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly instanceId: string,
+    private readonly recorder: InspectionRecorder,
+    private readonly logger: Logger,
+    options: InspectLinkOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.maxBatchBytes = options.maxBatchBytes ?? 512 * 1024;
+    this.listen(inspectSubjects.attach(instanceId), (body) => this.attach(body));
+    this.listen(inspectSubjects.detach(instanceId), (body) => this.detach(body));
+    this.timer = setInterval(() => this.flush(), options.flushMs ?? 100);
+    this.timer.unref();
+  }
+
+  /** Inspectors attached now. */
+  get attached(): number {
+    return this.leases.size;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    for (const sub of this.subs) sub.unsubscribe();
+    this.leases.clear();
+    this.recorder.setRecording(false);
+  }
+
+  private listen(subject: string, answer: (body: unknown) => unknown): void {
+    const sub = this.nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error !== null) {
+          this.logger.warn({ err: error, subject }, `inspection is not available on ${subject}: ${error.message}`);
+          return;
+        }
+        const parsed = parseJson(msg.data);
+        const reply = parsed.ok ? answer(parsed.value) : { error: `not JSON: ${parsed.error.message}` };
+        if (msg.reply !== undefined && msg.reply !== "") msg.respond(JSON.stringify(reply));
+      },
+    });
+    this.subs.push(sub);
+  }
+
+  private attach(body: unknown): InspectAttached | { error: string } {
+    const request = InspectAttach.safeParse(body);
+    if (!request.success) return { error: `a malformed attach: ${issues(request.error)}` };
+    const expires = this.now() + request.data.lease_ms;
+    const first = this.leases.size === 0;
+    this.leases.set(request.data.inspector_id, expires);
+    if (first) this.logger.info({ inspector_id: request.data.inspector_id }, "an inspector attached");
+    this.recorder.setRecording(true);
+    // In one turn: the actors as they are now, and the number after which records follow.
+    return {
+      instance_id: this.instanceId,
+      sequence: this.recorder.lastSequence,
+      lease_expires_at: new Date(expires).toISOString(),
+      ...this.recorder.actors(),
+      dropped: this.recorder.dropped,
+    };
+  }
+
+  private detach(body: unknown): InspectDetached | { error: string } {
+    const request = InspectDetach.safeParse(body);
+    if (!request.success) return { error: `a malformed detach: ${issues(request.error)}` };
+    this.leases.delete(request.data.inspector_id);
+    if (this.leases.size === 0) this.stopRecording("the last inspector detached");
+    return { instance_id: this.instanceId, attached: this.leases.size };
+  }
+
+  private stopRecording(why: string): void {
+    if (!this.recorder.isRecording) return;
+    this.flush();
+    this.recorder.setRecording(false);
+    this.logger.info({}, `inspection stopped: ${why}`);
+  }
+
+  private flush(): void {
+    const now = this.now();
+    for (const [id, expires] of this.leases) if (expires <= now) this.leases.delete(id);
+    if (this.leases.size === 0 && this.recorder.isRecording) {
+      this.recorder.setRecording(false);
+      this.logger.info({}, "inspection stopped: no inspector renewed its lease");
+      return;
+    }
+    const records = this.recorder.take();
+    if (records.length === 0) return;
+    for (const batch of this.batches(records)) {
+      try {
+        this.nc.publish(inspectSubjects.events(this.instanceId), batch);
+      } catch (error) {
+        this.logger.warn({ err: error }, "an inspection batch could not be published");
+      }
+    }
+  }
+
+  /** The records as JSON batches, each under `maxBatchBytes` (a record alone may be over). */
+  private *batches(records: readonly InspectRecord[]): Generator<Uint8Array> {
+    const head = `{"instance_id":${JSON.stringify(this.instanceId)},"dropped":${this.recorder.dropped},"records":[`;
+    let parts: string[] = [];
+    let size = head.length + 2;
+    for (const record of records) {
+      const text = JSON.stringify(record);
+      if (parts.length > 0 && size + text.length + 1 > this.maxBatchBytes) {
+        yield encoder.encode(`${head}${parts.join(",")}]}`);
+        parts = [];
+        size = head.length + 2;
+      }
+      parts.push(text);
+      size += text.length + 1;
+    }
+    if (parts.length > 0) yield encoder.encode(`${head}${parts.join(",")}]}`);
+  }
+}
+
+const issues = (error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> }): string =>
+  error.issues.map((i) => `${i.path.map(String).join(".") || "body"}: ${i.message}`).join("; ");
+
+export type { InspectBatch };
