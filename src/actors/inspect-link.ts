@@ -14,7 +14,6 @@ import {
   InspectDetach,
   inspectSubjects,
   type InspectAttached,
-  type InspectBatch,
   type InspectDetached,
   type InspectRecord,
 } from "../protocol/inspect.js";
@@ -152,5 +151,3 @@ export class InspectLink {
 
 const issues = (error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> }): string =>
   error.issues.map((i) => `${i.path.map(String).join(".") || "body"}: ${i.message}`).join("; ");
-
-export type { InspectBatch };
