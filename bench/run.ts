@@ -10,6 +10,7 @@ const benchmarks: Record<string, () => Promise<{ run: () => void | Promise<void>
   store: () => import("./store.js"),
   cluster: () => import("./cluster.js"),
   panel: () => import("./panel.js"),
+  inspect: () => import("./inspect.js"),
 };
 
 const wanted = process.argv.slice(2);

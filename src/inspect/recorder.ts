@@ -1,13 +1,14 @@
 /**
  * The inspection observer of an instance's actors (xstate's `inspect` option): it always knows
  * which actors are alive (a map of refs, nothing copied), and only while an inspector is attached
- * does it turn what happens into safe records (`safe.ts`) in a bounded buffer, which drops the
- * oldest record when full and counts what it dropped. Nothing here knows NATS: the inspect link
+ * does it keep what happens in a bounded buffer, which drops the oldest when full and counts what
+ * it dropped; what the link takes from it is turned into safe records (`safe.ts`) then, so that
+ * the actors' own work pays only for keeping a reference. Nothing here knows NATS: the inspect link
  * attaches it and drains its buffer.
  */
 import type { InspectionEvent } from "xstate";
 import type { InspectActor, InspectRecord, InspectSnapshot } from "../protocol/inspect.js";
-import { DEFAULT_LIMITS, toSafeJson, type JsonValue, type SafeLimits } from "./safe.js";
+import { DEFAULT_LIMITS, isRedacted, toSafeJson, type JsonValue, type SafeLimits } from "./safe.js";
 
 export interface RecorderOptions {
   /** Records kept while the link has not sent them. @default 10000 */
@@ -30,7 +31,10 @@ interface ActorLike {
 
 export class InspectionRecorder {
   private readonly live = new Map<string, ActorLike>();
-  private buffer: InspectRecord[] = [];
+  /** What happened, kept as xstate gave it (its snapshots do not change): copied when taken. */
+  private buffer: Pending[] = [];
+  /** Safe copies of the parts of contexts, by object: a part an assign left alone is not copied again. */
+  private copies = new WeakMap<object, JsonValue>();
   private sequence = 0;
   private droppedCount = 0;
   private recording = false;
@@ -55,7 +59,11 @@ export class InspectionRecorder {
     const ended = event.type === "@xstate.snapshot" && ENDED.has(statusOf(event.snapshot));
     if (ended) this.live.delete(ref.sessionId);
     if (!this.recording) return;
-    this.push(this.record(event, ref, ended));
+    if (this.buffer.length >= this.capacity) {
+      this.buffer.shift();
+      this.droppedCount += 1;
+    }
+    this.buffer.push({ seq: ++this.sequence, at: this.now(), event, ref, ended });
   };
 
   /** Starts or stops turning events into records; starting forgets what was buffered. */
@@ -84,9 +92,9 @@ export class InspectionRecorder {
 
   /** The records made since the last call, oldest first. */
   take(): InspectRecord[] {
-    const out = this.buffer;
+    const pending = this.buffer;
     this.buffer = [];
-    return out;
+    return pending.map((p) => this.record(p));
   }
 
   /** Every live actor with its current snapshot, and their machines' definitions: what a late joiner starts from. */
@@ -107,16 +115,8 @@ export class InspectionRecorder {
     return { actors, definitions };
   }
 
-  private push(record: InspectRecord): void {
-    if (this.buffer.length >= this.capacity) {
-      this.buffer.shift();
-      this.droppedCount += 1;
-    }
-    this.buffer.push(record);
-  }
-
-  private record(event: InspectionEvent, ref: ActorLike, ended: boolean): InspectRecord {
-    const base = { seq: ++this.sequence, at: new Date(this.now()).toISOString(), actor_id: ref.sessionId };
+  private record({ seq, at, event, ref, ended }: Pending): InspectRecord {
+    const base = { seq, at: new Date(at).toISOString(), actor_id: ref.sessionId };
     switch (event.type) {
       case "@xstate.actor":
         return {
@@ -172,12 +172,33 @@ export class InspectionRecorder {
     return {
       status: statusOf(snapshot),
       value: toSafeJson(s.value ?? null, this.limits),
-      context: toSafeJson(s.context ?? null, this.limits),
+      context: this.contextOf(s.context),
       children: children.flatMap((c) => {
         const id = (c as { sessionId?: unknown } | undefined)?.sessionId;
         return typeof id === "string" ? [id] : [];
       }),
     };
+  }
+
+  /** A context's safe copy, each part copied once per object (contexts share what an assign keeps). */
+  private contextOf(context: unknown): JsonValue {
+    if (context === null || typeof context !== "object" || Object.getPrototypeOf(context) !== Object.prototype) {
+      return toSafeJson(context ?? null, this.limits);
+    }
+    const out: { [key: string]: JsonValue } = {};
+    for (const [key, part] of Object.entries(context as Record<string, unknown>)) {
+      if (isRedacted(key)) out[key] = "[redacted]";
+      else if (part === null || typeof part !== "object") out[key] = toSafeJson(part, this.limits);
+      else {
+        let copy = this.copies.get(part);
+        if (copy === undefined) {
+          copy = toSafeJson(part, this.limits);
+          this.copies.set(part, copy);
+        }
+        out[key] = copy;
+      }
+    }
+    return out;
   }
 
   /** A machine's definition (`machine.toJSON()`), sent once per machine per attach unless `always`. */
@@ -196,6 +217,14 @@ export class InspectionRecorder {
     }
     return definition;
   }
+}
+
+interface Pending {
+  readonly seq: number;
+  readonly at: number;
+  readonly event: InspectionEvent;
+  readonly ref: ActorLike;
+  readonly ended: boolean;
 }
 
 function statusOf(snapshot: unknown): string {

@@ -41,7 +41,8 @@ const REDACTED = new Set([
   "description",
 ]);
 
-const isRedacted = (key: string): boolean => REDACTED.has(key.toLowerCase().replace(/[_-]/g, ""));
+/** Whether a field of this name is never shown. */
+export const isRedacted = (key: string): boolean => REDACTED.has(key.toLowerCase().replace(/[_-]/g, ""));
 
 /** Whether `value` is an actor ref (what xstate puts in snapshots and events). */
 const actorIdOf = (value: object): string | null => {

@@ -1,0 +1,159 @@
+/**
+ * `npm run bench -- inspect`: what an attached inspector costs the service. The service runs in a
+ * child Node process (so that the inspector's own decoding is not counted against it) on a
+ * private nats-server, with `STUI_BENCH_INSPECT_IMAGES` (5) image-sims. Rounds take turns,
+ * unattached then attached, `STUI_BENCH_INSPECT_ROUNDS` (3) each:
+ *
+ * - API requests per second, 32 at a time: `Evaluate 3 + 4` (through the image's connection actor:
+ *   an event, a request, its settling, snapshots) and `GetImageConnectionStatus`;
+ * - SIGKILL of an image-sim → its `Reconnecting` status event at a subscriber.
+ *
+ * Attached: an inspector holds a lease on `stui.inspect.bench.attach` (renewed every 2 s) and
+ * decodes every batch on `stui.inspect.bench.events`, counting the records. The ratio attached /
+ * unattached is the figure; the target is at least 0.95 of the throughput. Figures only.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { StuiClient } from "../src/client.js";
+import { inspectSubjects } from "../src/protocol/inspect.js";
+import { startImageSim, type ImageSimHandle } from "../test/helpers/image-sim.js";
+import { startNatsServer } from "../test/helpers/nats-server.js";
+import { stopAllProcesses } from "../test/helpers/processes.js";
+import { fmt, percentile, printTable } from "./harness.js";
+import { concurrent, EventWatch, startChild, statusIs } from "./nats-support.js";
+
+const IMAGES = Number(process.env.STUI_BENCH_INSPECT_IMAGES ?? 5);
+const ROUNDS = Number(process.env.STUI_BENCH_INSPECT_ROUNDS ?? 3);
+const REQUESTS = Number(process.env.STUI_BENCH_INSPECT_N ?? 2000);
+const KILLS = Number(process.env.STUI_BENCH_INSPECT_KILLS ?? 5);
+
+interface Sample {
+  evaluate: number[];
+  status: number[];
+  kills: number[];
+}
+
+/** An inspector attached to instance `bench`: it renews its lease and decodes every batch. */
+function attachInspector(client: StuiClient): { records: () => number; detach: () => Promise<void> } {
+  let records = 0;
+  const sub = client.nc.subscribe(inspectSubjects.events("bench"), {
+    callback: (_error, msg) => {
+      records += (JSON.parse(new TextDecoder().decode(msg.data)) as { records: unknown[] }).records.length;
+    },
+  });
+  const attach = (): Promise<unknown> =>
+    client.nc.request(inspectSubjects.attach("bench"), JSON.stringify({ inspector_id: "bench", lease_ms: 5000 }), {
+      timeout: 5000,
+    });
+  const renew = setInterval(() => void attach().catch(() => undefined), 2000);
+  const attached = attach();
+  return {
+    records: () => records,
+    detach: async () => {
+      await attached;
+      clearInterval(renew);
+      await client.nc.request(inspectSubjects.detach("bench"), JSON.stringify({ inspector_id: "bench" }));
+      sub.unsubscribe();
+    },
+  };
+}
+
+async function waitConnected(client: StuiClient, ids: readonly string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await client.listImages();
+    if (r.type === "Images" && ids.every((id) => r.images.some((i) => i.image_id === id && i.status === "Connected")))
+      return;
+    if (Date.now() > deadline) throw new Error("the images never all came up Connected");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function round(client: StuiClient, sims: ImageSimHandle[], watch: EventWatch, into: Sample): Promise<void> {
+  const ids = sims.map((_, n) => `img${n}`);
+  let k = 0;
+  into.evaluate.push(
+    await concurrent(
+      () => client.evaluate({ client_id: "bench", image_id: ids[k++ % ids.length] ?? "img0", code: "3 + 4" }),
+      REQUESTS,
+      32,
+    ),
+  );
+  into.status.push(
+    await concurrent(
+      () => client.getImageConnectionStatus({ image_id: ids[k++ % ids.length] ?? "img0" }),
+      REQUESTS,
+      32,
+    ),
+  );
+  for (let n = 0; n < KILLS; n++) {
+    const index = n % sims.length;
+    const sim = sims[index];
+    if (sim === undefined) continue;
+    const id = ids[index] ?? "img0";
+    const arrived = watch.next(statusIs(id, "Reconnecting"));
+    const t0 = performance.now();
+    sim.kill("SIGKILL");
+    into.kills.push((await arrived).at - t0);
+    sims[index] = await startImageSim({ name: id, bind: sim.endpoint });
+    await waitConnected(client, [id]);
+  }
+}
+
+export async function run(): Promise<void> {
+  const nats = await startNatsServer();
+  const dir = await mkdtemp(path.join(tmpdir(), "stui-bench-inspect-"));
+  const sims: ImageSimHandle[] = [];
+  try {
+    for (let n = 0; n < IMAGES; n++) sims.push(await startImageSim({ name: `img${n}` }));
+    const images = sims.map((s, n) => ({ id: `img${n}`, address: s.endpoint, name: null }));
+    const service = await startChild({ instanceId: "bench", natsUrl: nats.url, dir, images });
+    const client = await StuiClient.connect({ servers: nats.url, timeoutMs: 10_000 });
+    try {
+      await waitConnected(
+        client,
+        images.map((i) => i.id),
+      );
+      const watch = new EventWatch(client.events({ subject: "stui.events.image.*.status" }));
+      const none: Sample = { evaluate: [], status: [], kills: [] };
+      const attached: Sample = { evaluate: [], status: [], kills: [] };
+      let records = 0;
+      // Warm-up, not counted.
+      await round(client, sims, watch, { evaluate: [], status: [], kills: [] });
+      for (let r = 0; r < ROUNDS; r++) {
+        await round(client, sims, watch, none);
+        const inspector = attachInspector(client);
+        await round(client, sims, watch, attached);
+        await inspector.detach();
+        records += inspector.records();
+      }
+      const median = (xs: readonly number[]): number => percentile(xs, 50);
+      const row = (name: string, a: readonly number[], b: readonly number[], unit: string, digits = 0): string[] => [
+        name,
+        `${fmt(median(a), digits)} ${unit}`,
+        `${fmt(median(b), digits)} ${unit}`,
+        `${fmt(median(b) / median(a), 2)}x`,
+      ];
+      console.log(
+        `inspect: ${IMAGES} images, service ${service.where}; ${ROUNDS} rounds each, taking turns; ` +
+          `${REQUESTS} requests per figure, 32 at a time; ${KILLS} kills per round; ` +
+          `the inspector decoded ${records} records (${service.problems()} warnings or errors logged)`,
+      );
+      printTable([
+        ["median of the rounds", "no inspector (baseline)", "inspector attached", "attached / none"],
+        row("Evaluate 3 + 4, requests/s", none.evaluate, attached.evaluate, "/s"),
+        row("GetImageConnectionStatus, requests/s", none.status, attached.status, "/s"),
+        row("SIGKILL → Reconnecting event, p50 of the kills", none.kills, attached.kills, "ms", 1),
+      ]);
+      await service.stop();
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await stopAllProcesses();
+    await nats.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
