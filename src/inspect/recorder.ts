@@ -34,7 +34,7 @@ export class InspectionRecorder {
   /** What happened, kept as xstate gave it (its snapshots do not change): copied when taken. */
   private buffer: Pending[] = [];
   /** Safe copies of the parts of contexts, by object: a part an assign left alone is not copied again. */
-  private copies = new WeakMap<object, JsonValue>();
+  private readonly copies = new WeakMap<object, JsonValue>();
   private sequence = 0;
   private droppedCount = 0;
   private recording = false;
