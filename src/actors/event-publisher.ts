@@ -15,7 +15,7 @@
  *   the latest held health is published if it differs from the last one published. Status changes
  *   are never held or skipped.
  */
-import { addStreamWhenPlaced } from "../adapters/stream-placement.js";
+import { addStreamWhenPlaced } from "./stream-placement.js";
 import { randomUUID } from "node:crypto";
 import {
   DiscardPolicy,

@@ -172,11 +172,6 @@ export type RetryFields = Pick<ImageConnectionStatus, "reconnect_attempt" | "nex
 
 export const NOT_RECONNECTING: RetryFields = { reconnect_attempt: null, next_attempt_at: null };
 
-export const retryFields = (image: ImageConnectionStatus): RetryFields => ({
-  reconnect_attempt: image.reconnect_attempt,
-  next_attempt_at: image.next_attempt_at,
-});
-
 /** The health after a ping was answered, or missed. */
 export function healthAfterPing(context: ImageConnectionContext, rttMs: number | null): ConnectionHealth {
   return rttMs === null ? healthFromMisses(context.misses + 1, context.policy) : healthFromRtt(rttMs, context.policy);

@@ -27,7 +27,6 @@ import {
   failed,
   healthAfterPing,
   NOT_RECONNECTING,
-  retryFields,
   timerId,
   type ImageConnectionContext,
   type RequestOutcome,
@@ -100,8 +99,13 @@ export const imageConnectionMachine = setup({
     enterStatus: enqueueActions(({ context, enqueue }, params: { status: ConnectionStatus }) => {
       const previous = context.image.status;
       if (previous === params.status) return;
-      const retry = params.status === "Reconnecting" ? retryFields(context.image) : NOT_RECONNECTING;
-      enqueue.assign({ image: { ...context.image, status: params.status, ...retry } });
+      // Reconnecting keeps the attempt and next time the substate's entry just set; others clear them.
+      const image = {
+        ...context.image,
+        status: params.status,
+        ...(params.status === "Reconnecting" ? {} : NOT_RECONNECTING),
+      };
+      enqueue.assign({ image });
       enqueue.emit({
         type: "status",
         data: {
@@ -110,7 +114,8 @@ export const imageConnectionMachine = setup({
           previous_status: previous,
           reason: context.reason,
           at: iso(context),
-          ...retry,
+          reconnect_attempt: image.reconnect_attempt,
+          next_attempt_at: image.next_attempt_at,
         },
       });
     }),

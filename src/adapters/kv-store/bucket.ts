@@ -21,7 +21,7 @@
  * lost (a leader failing over) is recognised on the next read (the key's message carries it) or
  * answered as a duplicate, rather than written twice.
  */
-import { addStreamWhenPlaced } from "../stream-placement.js";
+import { addStreamWhenPlaced } from "../../actors/stream-placement.js";
 import {
   DiscardPolicy,
   JetStreamApiCodes,
