@@ -101,6 +101,10 @@ const commands: Record<string, Command> = {
     summary: "follow events live, or replay them --since a time",
     load: client(eventsCommand, "events"),
   },
+  inspect: {
+    summary: "the web inspector of every instance: serves it on 127.0.0.1 and prints its URL",
+    load: client(() => import("./inspect-command.js"), "inspect"),
+  },
   "image-sim": {
     summary: "run a simulated Smalltalk image (ZeroMQ REP) for tests and demos",
     load: () => import("./image-sim.js"),
