@@ -1,11 +1,12 @@
 /**
- * The minimal NATS permissions of docs/security.md, as they stand in the doc: the three ```conf
- * blocks (service user, API client, event subscriber) are read from it, put into a real
+ * The minimal NATS permissions of docs/security.md, as they stand in the doc: the ```conf blocks
+ * (service user, API client, event subscriber, inspector) are read from it, put into a real
  * nats-server's `authorization`, and `stui serve` and the client commands run under exactly them.
  * The service's block is sufficient when neither its log nor the server's names a permission
  * violation over a whole run (stream created, then updated by a restart); the client's when every
  * command and every request type is answered; the subscriber's is read-only when its publishes on
- * `stui.api.*` and `stui.events.*` are refused by the server and land nowhere.
+ * `stui.api.*` and `stui.events.*` are refused by the server and land nowhere; the inspector's
+ * is sufficient when `stui inspect` under it shows an instance's actors and their records.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,6 +14,8 @@ import path from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import type { PageMessage } from "../src/inspect/bridge.js";
 import { StuiClient } from "../src/client.js";
 import type { Response, StuiEvent } from "../src/protocol/index.js";
 import {
@@ -30,6 +33,7 @@ const ROLES = {
   service: "service user",
   api: "api client",
   events: "event subscriber",
+  inspector: "inspector",
 } as const;
 type Role = keyof typeof ROLES;
 
@@ -38,6 +42,7 @@ async function documentedUsers(): Promise<Record<Role, DocumentedUser>> {
     service: await documentedUser(ROLES.service),
     api: await documentedUser(ROLES.api),
     events: await documentedUser(ROLES.events),
+    inspector: await documentedUser(ROLES.inspector),
   };
 }
 
@@ -167,7 +172,7 @@ async function stuiJson(stack: Stack, ...args: string[]): Promise<Response> {
 }
 
 describe("security - the documented NATS permissions", () => {
-  it("security - docs/security.md has the three blocks, none granting the whole JetStream API or everything", async () => {
+  it("security - docs/security.md has its blocks, none granting the whole JetStream API or everything", async () => {
     const users = await documentedUsers();
     expect(Object.values(users).map((u) => u.user)).toHaveLength(new Set(Object.values(users).map((u) => u.user)).size);
     for (const { block } of Object.values(users)) {
@@ -354,4 +359,36 @@ describe("security - the documented NATS permissions", () => {
       expectServiceNeverRefused(stack);
     },
   );
+  it("security - stui inspect works under the inspector block: it finds the instance, attaches and gets its records", async () => {
+    const stack = await startStack();
+    const api = await connectAs(stack, "api");
+    await imagesConnected(api);
+    const inspect = spawnStui(["inspect", "--port", "0", "--nats-url", urlWithCredentials(stack, "inspector")], {
+      env: isolatedEnv(),
+    });
+    const url = new URL((await inspect.waitForLine(/^inspector: (\S+)$/))[1] ?? "");
+    const socket = new WebSocket(`ws://${url.host}/ws${url.search}`);
+    const got: PageMessage[] = [];
+    socket.on("message", (data: Buffer) => void got.push(JSON.parse(data.toString("utf8")) as PageMessage));
+    try {
+      await expect
+        .poll(() => got.some((m) => m.type === "attached" && m.body.actors.some((a) => a.id === "alpha")), {
+          timeout: 15_000,
+        })
+        .toBe(true);
+      stack.sims[0]?.kill("SIGKILL");
+      await expect
+        .poll(() => got.some((m) => m.type === "batch" && JSON.stringify(m.body).includes("Reconnecting")), {
+          timeout: 15_000,
+        })
+        .toBe(true);
+    } finally {
+      socket.close();
+    }
+    inspect.signal("SIGTERM");
+    expect((await inspect.exited).code).toBe(0);
+    expect(`${inspect.stdout()}${inspect.stderr()}`).not.toMatch(/Violation|refused/i);
+    expect(stack.nats.process().stderr()).not.toContain(`User "${stack.users.inspector.user}"`);
+    expectServiceNeverRefused(stack);
+  });
 });
