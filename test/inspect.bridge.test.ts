@@ -252,3 +252,15 @@ async function rawRequest(port: number, text: string): Promise<string> {
     socket.on("error", reject);
   });
 }
+
+describe("inspector - its flags", () => {
+  it("reads --inspect with or without a port, and refuses what is not a port", async () => {
+    const { inspectFlag, parsePort } = await import("../src/cli/inspect-flag.js");
+    expect(inspectFlag(["--inspect"])).toEqual(["--inspect=0"]);
+    expect(inspectFlag(["--inspect", "--cluster"])).toEqual(["--inspect=0", "--cluster"]);
+    expect(inspectFlag(["--inspect", "8090", "-c", "x.yaml"])).toEqual(["--inspect", "8090", "-c", "x.yaml"]);
+    expect(parsePort("8090", "--inspect")).toBe(8090);
+    expect(() => parsePort("80x", "--inspect")).toThrow("--inspect: not a port (0 to 65535): 80x");
+    expect(() => parsePort("70000", "--port")).toThrow(/--port: not a port/);
+  });
+});

@@ -14,7 +14,8 @@ import { KvLeaseStore } from "../adapters/kv-store/leases.js";
 import { StuiClient } from "../client.js";
 import { findNatsServer, startChild, type Child } from "./children.js";
 import { clusterView, type Instance } from "./demo-cluster-view.js";
-import type { DemoContext } from "./demo-run.js";
+import { demoInspector, type DemoContext } from "./demo-run.js";
+import type { Logger } from "../logger.js";
 import { STUI_BIN, startedSim, type Sim, type Switchable } from "./demo-view.js";
 import { childProcesses, startNatsCluster } from "./nats-cluster.js";
 
@@ -23,15 +24,14 @@ const IMAGES = ["dev", "staging", "build", "test", "docs", "perf"] as const;
 /** Short, so that a takeover is seen within a few seconds. */
 export const LEASE_TTL_MS = 3000;
 
+/** The inspector's warnings would tear the view: the page shows them. */
+const quiet: Logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+
 /** The instances' ready line: `stui serve` logs JSON lines when its output is not a terminal. */
 const LISTENING = /"msg":"stui serve: listening"/;
 
-export async function startClusterDemo({
-  dir,
-  cleanups,
-  exits,
-  tty,
-}: DemoContext): Promise<"running" | "no nats-server"> {
+export async function startClusterDemo(context: DemoContext): Promise<"running" | "no nats-server"> {
+  const { dir, cleanups, exits, tty } = context;
   const binary = findNatsServer();
   if (binary === null) return "no nats-server";
   withoutServeSettings(process.env);
@@ -81,6 +81,7 @@ export async function startClusterDemo({
   await cleanups.add(() => leases.close());
   const replay = await client.replay({ since: startedAt });
   await cleanups.add(() => replay.close());
+  await demoInspector(context, client.nc, quiet);
   if (exits.stopping()) return "running";
   if (!tty) {
     const pids = [

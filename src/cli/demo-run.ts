@@ -14,6 +14,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { constants, tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { openInspector } from "../inspect/inspector.js";
+import { NatsInspectSource } from "../inspect/nats-source.js";
+import type { Logger } from "../logger.js";
 import { killAllChildrenNow, stopAllChildren } from "./children.js";
 
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
@@ -114,6 +118,8 @@ export interface DemoContext {
   readonly exits: Exits;
   /** Both stdin and stdout are a terminal: keys and a redrawn screen, else lines. */
   readonly tty: boolean;
+  /** `--inspect [PORT]`: the web inspector's port (0: a free one); `null` without it. */
+  readonly inspectPort: number | null;
 }
 
 /** Starts everything and the view; resolves once the view is up (or there is no nats-server). */
@@ -123,13 +129,13 @@ export type StartDemo = (context: DemoContext) => Promise<"running" | "no nats-s
  * Runs a demo variant until a way out is taken, then cleans up; resolves with the exit code.
  * `installHint` is printed when the variant finds no nats-server.
  */
-export async function runDemo(start: StartDemo, installHint: string): Promise<number> {
+export async function runDemo(start: StartDemo, installHint: string, inspectPort: number | null): Promise<number> {
   const tty = process.stdin.isTTY === true && process.stdout.isTTY === true;
   const dir = await mkdtemp(path.join(tmpdir(), "stui-demo-"));
   const exits = watchExits(dir, tty);
   const cleanups = new Cleanups();
   let code: number;
-  const starting = start({ dir, cleanups, exits, tty });
+  const starting = start({ dir, cleanups, exits, tty, inspectPort });
   // Once a way out is taken, a start-up still going fails by design (nothing new may start).
   starting.catch(() => undefined);
   try {
@@ -153,4 +159,19 @@ export async function runDemo(start: StartDemo, installHint: string): Promise<nu
   // A connection that is still closing must not keep a demo that has cleaned up alive.
   setTimeout(() => process.exit(code), 1000).unref();
   return code;
+}
+
+/**
+ * The web inspector of the demo's instances when `--inspect` asked for it: its URL is printed
+ * before the view starts (on a terminal, the view is drawn below it), and it closes with the demo.
+ */
+export async function demoInspector(
+  { inspectPort, cleanups }: DemoContext,
+  nc: NatsConnection,
+  logger: Logger,
+): Promise<void> {
+  if (inspectPort === null) return;
+  const inspector = await openInspector({ source: new NatsInspectSource(nc, logger), logger, port: inspectPort });
+  await cleanups.add(() => inspector.close());
+  console.log(`inspector: ${inspector.url}`);
 }

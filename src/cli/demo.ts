@@ -21,7 +21,8 @@ import { findNatsServer, startChild } from "./children.js";
 import { describeEvent } from "./client-commands.js";
 import { startClusterDemo } from "./demo-cluster.js";
 import { DEMO_POLICY, demoPolicy, SIM_LINES, SLOW_STEPS, simKeys, simLine } from "./demo-keys.js";
-import { runDemo, type Cleanups, type DemoContext, type Exits } from "./demo-run.js";
+import { demoInspector, runDemo, type Cleanups, type DemoContext, type Exits } from "./demo-run.js";
+import { inspectFlag, parsePort } from "./inspect-flag.js";
 import { describeError, isQuit, openScreen, startedSim, type Sim } from "./demo-view.js";
 import { wantsColor } from "./panel/command.js";
 import { runPanel } from "./panel/run.js";
@@ -29,7 +30,7 @@ import { runPanel } from "./panel/run.js";
 const slowSteps = SLOW_STEPS.filter((s) => s.delayMs > 0)
   .map((s) => `${s.delayMs} ms (${s.health})`)
   .join(", ");
-const USAGE = `usage: stui demo [--cluster]
+const USAGE = `usage: stui demo [--cluster] [--inspect [PORT]]
 
 Starts three simulated images (dev, staging, build), a private nats-server on a free port (or uses
 the one NATS_URL names), and the service; then opens the panel (as \`stui panel\` does, over NATS)
@@ -45,6 +46,9 @@ The panel's keys (? lists them), and the demo's own, on the selected image's sim
 Without a terminal, lines on stdin instead (n is 1, 2 or 3 for dev, staging, build): "kill n",
 "start n", "n" (kill or start), "pause n", "resume n", "slow n", "session" (create a session on a
 connected image), "quit"; every event and notice is printed as a line.
+
+--inspect [PORT]: the web inspector of the demo's instances too, on 127.0.0.1:PORT (default a free
+port); its URL (with its token) is printed first: "inspector: http://127.0.0.1:…/?token=…".
 
 --cluster: three nats-servers in a cluster (JetStream, free loopback ports), three \`stui serve\`
 instances a, b and c sharing six simulated images (store kind kv with 3 replicas, leases with a
@@ -70,19 +74,23 @@ const CLUSTER_INSTALL_HINT =
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs({
-    args: argv,
-    options: { help: { type: "boolean", short: "h" }, cluster: { type: "boolean" } },
+    args: inspectFlag(argv),
+    options: { help: { type: "boolean", short: "h" }, cluster: { type: "boolean" }, inspect: { type: "string" } },
     strict: true,
   });
   if (values.help === true) {
     console.log(USAGE);
     return 0;
   }
-  return values.cluster === true ? runDemo(startClusterDemo, CLUSTER_INSTALL_HINT) : runDemo(start, INSTALL_HINT);
+  const inspectPort = values.inspect === undefined ? null : parsePort(values.inspect, "--inspect");
+  return values.cluster === true
+    ? runDemo(startClusterDemo, CLUSTER_INSTALL_HINT, inspectPort)
+    : runDemo(start, INSTALL_HINT, inspectPort);
 }
 
 /** Starts everything and the view; resolves once the view is up (or there is no nats-server). */
-async function start({ dir, cleanups, exits, tty }: DemoContext): Promise<"running" | "no nats-server"> {
+async function start(context: DemoContext): Promise<"running" | "no nats-server"> {
+  const { dir, cleanups, exits, tty } = context;
   const nats = process.env["NATS_URL"] === undefined ? await privateNats(dir, cleanups) : null;
   const natsUrl = process.env["NATS_URL"] ?? nats?.url;
   if (natsUrl === undefined) return "no nats-server";
@@ -112,6 +120,7 @@ async function start({ dir, cleanups, exits, tty }: DemoContext): Promise<"runni
   await cleanups.add(async () => void (await service.stop(2000)));
   const client = await StuiClient.connect({ servers: natsUrl });
   await cleanups.add(() => client.close());
+  await demoInspector(context, client.nc, logger);
   if (exits.stopping()) return "running";
   if (tty) {
     await openPanel(client, natsUrl, sims, exits, cleanups);

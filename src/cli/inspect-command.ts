@@ -4,11 +4,10 @@
  * it over a WebSocket; `--stately URL` also forwards them to a Stately inspector's relay.
  */
 import type { Logger } from "../logger.js";
-import { InspectBridge } from "../inspect/bridge.js";
+import { openInspector } from "../inspect/inspector.js";
 import { NatsInspectSource } from "../inspect/nats-source.js";
-import { startInspectorServer } from "../inspect/server.js";
-import { forwardToStately } from "../inspect/stately.js";
 import { runClientCommand, str, UsageError } from "./client-run.js";
+import { parsePort } from "./inspect-flag.js";
 
 /** Lines a person reads on stderr: `stui inspect: …`. */
 const consoleLogger: Logger = {
@@ -17,12 +16,6 @@ const consoleLogger: Logger = {
   info: (_obj, msg) => console.error(`stui inspect: ${msg}`),
   debug: () => undefined,
 };
-
-export function parsePort(text: string, flag: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65_535) throw new UsageError(`${flag}: not a port (0 to 65535): ${text}`);
-  return port;
-}
 
 function parseRelay(text: string): string {
   if (!/^wss?:\/\/[^\s/]+/.test(text)) throw new UsageError(`--stately: not a WebSocket URL (ws://host:port): ${text}`);
@@ -43,23 +36,18 @@ export const inspect = (argv: string[]): Promise<number> =>
       if (relay !== undefined) parseRelay(relay);
     },
     run: async ({ client, values }) => {
-      const bridge = new InspectBridge(new NatsInspectSource(client.nc, consoleLogger), consoleLogger);
-      const relay = str(values, "stately");
-      const stately = relay === undefined ? null : forwardToStately(parseRelay(relay), consoleLogger);
-      if (stately !== null) bridge.addPage(stately);
-      const server = await startInspectorServer({
-        bridge,
-        port: parsePort(str(values, "port") ?? "0", "--port"),
+      const inspector = await openInspector({
+        source: new NatsInspectSource(client.nc, consoleLogger),
         logger: consoleLogger,
+        port: parsePort(str(values, "port") ?? "0", "--port"),
+        stately: str(values, "stately") ?? null,
       });
-      console.log(`inspector: ${server.url}`);
+      console.log(`inspector: ${inspector.url}`);
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
       });
-      stately?.close();
-      await bridge.stop();
-      await server.close();
+      await inspector.close();
       return 0;
     },
   });
