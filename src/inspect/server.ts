@@ -13,10 +13,16 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "../logger.js";
-import type { InspectBridge } from "./bridge.js";
+import type { PageSink } from "./bridge.js";
+
+/** What feeds the pages: the bridge, or a recording played back. */
+export interface PageFeed {
+  /** A page opened; the returned function says it closed. */
+  addPage(sink: PageSink): () => void;
+}
 
 export interface InspectorServerOptions {
-  readonly bridge: InspectBridge;
+  readonly bridge: PageFeed;
   /** 0: a free port. @default 0 */
   readonly port?: number;
   readonly logger: Logger;
