@@ -177,6 +177,8 @@ describe("inspection - over NATS, with a real service", () => {
     expect(connection?.snapshot.value).toHaveProperty("Connected");
     expect(reply.definitions["image"]).toMatchObject({ id: "image", states: { Connected: {}, Reconnecting: {} } });
 
+    // What a client evaluates reaches the image as a frame; neither is ever shown.
+    await h.client.evaluate({ client_id: "t", image_id: "dev", code: "Smalltalk at: #Secret" });
     sim.kill("SIGKILL");
     await expect
       .poll(
@@ -194,6 +196,8 @@ describe("inspection - over NATS, with a real service", () => {
     expect(seen[0]?.seq).toBe(reply.sequence + 1);
     expect(seen.map((r) => r.seq)).toEqual(seen.map((_, n) => reply.sequence + 1 + n));
     expect(JSON.stringify(seen)).not.toMatch(/"code":"(?!\[redacted\])/);
+    expect(seen.some((r) => r.kind === "event" && r.event_type === "SEND")).toBe(true);
+    expect(batches.map((m) => m.string()).join("")).not.toContain("#Secret");
 
     const detached = (await nc.request(inspectSubjects.detach("test"), JSON.stringify({ inspector_id: "t1" }))).json();
     expect(detached).toEqual({ instance_id: "test", attached: 0 });

@@ -39,6 +39,8 @@ const REDACTED = new Set([
   "seed",
   "authorization",
   "description",
+  // A request as written to the image (`SEND`'s `frame`): its code is in there, as text.
+  "frame",
 ]);
 
 /** Whether a field of this name is never shown. */
