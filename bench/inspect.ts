@@ -8,19 +8,22 @@
  *   an event, a request, its settling, snapshots) and `GetImageConnectionStatus`;
  * - SIGKILL of an image-sim → its `Reconnecting` status event at a subscriber.
  *
- * Attached: an inspector holds a lease on `stui.inspect.bench.attach` (renewed every 2 s) and
- * decodes every batch on `stui.inspect.bench.events`, counting the records. The ratio attached /
+ * Attached: an inspector in its own process (as a browser page is) holds a lease on
+ * `stui.inspect.bench.attach` (renewed every 2 s) and decodes every batch on
+ * `stui.inspect.bench.events`, counting the records. The ratio attached /
  * unattached is the figure; the target is at least 0.95 of the throughput. Figures only.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { connect } from "@nats-io/transport-node";
 import { StuiClient } from "../src/client.js";
 import { inspectSubjects } from "../src/protocol/inspect.js";
 import { startImageSim, type ImageSimHandle } from "../test/helpers/image-sim.js";
 import { startNatsServer } from "../test/helpers/nats-server.js";
-import { stopAllProcesses } from "../test/helpers/processes.js";
+import { spawnNode, stopAllProcesses } from "../test/helpers/processes.js";
 import { fmt, percentile, printTable } from "./harness.js";
 import { concurrent, EventWatch, startChild, statusIs } from "./nats-support.js";
 
@@ -35,29 +38,61 @@ interface Sample {
   kills: number[];
 }
 
-/** An inspector attached to instance `bench`: it renews its lease and decodes every batch. */
-function attachInspector(client: StuiClient): { records: () => number; detach: () => Promise<void> } {
+const SELF = fileURLToPath(import.meta.url);
+
+/**
+ * An inspector attached to instance `bench`, in its own Node process (this file with
+ * `--inspector`), as a real one is (a page in a browser): it renews its lease every 2 s and decodes
+ * every batch, and its decoding does not hold up the client's requests in this process.
+ */
+async function attachInspector(natsUrl: string): Promise<{ detach: () => Promise<number> }> {
+  const child = spawnNode(["--import", "tsx", SELF, "--inspector", natsUrl]);
+  try {
+    await child.waitForLine(/^attached$/, { timeoutMs: 30_000 });
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+  return {
+    detach: async () => {
+      child.send("detach");
+      const [, records] = await child.waitForLine(/^records (\d+)$/, { timeoutMs: 10_000 });
+      await child.exited;
+      return Number(records);
+    },
+  };
+}
+
+/** Child entry: attaches, decodes every batch; on the line `detach` detaches and prints `records <n>`. */
+async function inspectorChild(natsUrl: string): Promise<void> {
+  const nc = await connect({ servers: natsUrl, name: "stui-bench-inspector" });
   let records = 0;
-  const sub = client.nc.subscribe(inspectSubjects.events("bench"), {
+  const decoder = new TextDecoder();
+  nc.subscribe(inspectSubjects.events("bench"), {
     callback: (_error, msg) => {
-      records += (JSON.parse(new TextDecoder().decode(msg.data)) as { records: unknown[] }).records.length;
+      records += (JSON.parse(decoder.decode(msg.data)) as { records: unknown[] }).records.length;
     },
   });
   const attach = (): Promise<unknown> =>
-    client.nc.request(inspectSubjects.attach("bench"), JSON.stringify({ inspector_id: "bench", lease_ms: 5000 }), {
+    nc.request(inspectSubjects.attach("bench"), JSON.stringify({ inspector_id: "bench", lease_ms: 5000 }), {
       timeout: 5000,
     });
+  await attach();
   const renew = setInterval(() => void attach().catch(() => undefined), 2000);
-  const attached = attach();
-  return {
-    records: () => records,
-    detach: async () => {
-      await attached;
-      clearInterval(renew);
-      await client.nc.request(inspectSubjects.detach("bench"), JSON.stringify({ inspector_id: "bench" }));
-      sub.unsubscribe();
-    },
-  };
+  console.log("attached");
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (chunk: string) => {
+    if (!chunk.includes("detach")) return;
+    clearInterval(renew);
+    void nc
+      .request(inspectSubjects.detach("bench"), JSON.stringify({ inspector_id: "bench" }))
+      .then(() => nc.flush())
+      .then(() => {
+        console.log(`records ${records}`);
+        return nc.close();
+      })
+      .finally(() => process.exit(0));
+  });
 }
 
 async function waitConnected(client: StuiClient, ids: readonly string[]): Promise<void> {
@@ -124,10 +159,9 @@ export async function run(): Promise<void> {
       await round(client, sims, watch, { evaluate: [], status: [], kills: [] });
       for (let r = 0; r < ROUNDS; r++) {
         await round(client, sims, watch, none);
-        const inspector = attachInspector(client);
+        const inspector = await attachInspector(nats.url);
         await round(client, sims, watch, attached);
-        await inspector.detach();
-        records += inspector.records();
+        records += await inspector.detach();
       }
       const median = (xs: readonly number[]): number => percentile(xs, 50);
       const row = (name: string, a: readonly number[], b: readonly number[], unit: string, digits = 0): string[] => [
@@ -156,4 +190,9 @@ export async function run(): Promise<void> {
     await nats.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+// Last, so that everything above is initialized when the child runs.
+if (process.argv[1] === SELF && process.argv[2] === "--inspector") {
+  await inspectorChild(process.argv[3] ?? "");
 }

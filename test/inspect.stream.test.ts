@@ -11,7 +11,7 @@ import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { createActor, createMachine, setup } from "xstate";
 import { InspectionRecorder } from "../src/inspect/recorder.js";
-import { toSafeJson } from "../src/inspect/safe.js";
+import { toSafeJson, toSafeJsonText } from "../src/inspect/safe.js";
 import { InspectAttached, InspectBatch, inspectSubjects, type InspectRecord } from "../src/protocol/inspect.js";
 import { startImageSim } from "./helpers/image-sim.js";
 import { cleanupManagers } from "./helpers/manager.js";
@@ -63,6 +63,28 @@ describe("inspection - the safe copy", () => {
     expect((safe as { many: unknown[] }).many.at(-1)).toBe("…[+6 items]");
     expect(JSON.stringify(safe)).not.toContain("hunter2");
     expect(JSON.stringify(safe)).not.toContain("Secret");
+  });
+
+  it("writes as JSON text exactly what the copy stringifies to, cuts and budget included", () => {
+    const shared = { id: "r1", code: "x" };
+    const value = {
+      pending: new Map<unknown, unknown>([
+        ["1", shared],
+        [1, { again: shared }],
+        ["…", 2],
+      ]),
+      list: [undefined, Number.NaN, -0, 10n, Symbol("s"), new Date(Number.NaN), new Error("boom"), new Uint8Array(4)],
+      text: 'quote " and \u2028',
+      __proto__x: { deep: { deeper: { deepest: [1, [2, [3]]] } } },
+      10: "ten",
+      2: "two",
+    };
+    for (const limits of [
+      { maxString: 512, maxItems: 64, maxDepth: 8, maxNodes: 5000 },
+      { maxString: 3, maxItems: 2, maxDepth: 2, maxNodes: 7 },
+      { maxString: 0, maxItems: 0, maxDepth: 0, maxNodes: 1 },
+    ])
+      expect(toSafeJsonText(value, limits)).toBe(JSON.stringify(toSafeJson(value, limits)));
   });
 });
 
@@ -155,6 +177,8 @@ describe("inspection - over NATS, with a real service", () => {
     expect(connection?.snapshot.value).toHaveProperty("Connected");
     expect(reply.definitions["image"]).toMatchObject({ id: "image", states: { Connected: {}, Reconnecting: {} } });
 
+    // What a client evaluates reaches the image as a frame; neither is ever shown.
+    await h.client.evaluate({ client_id: "t", image_id: "dev", code: "Smalltalk at: #Secret" });
     sim.kill("SIGKILL");
     await expect
       .poll(
@@ -172,6 +196,8 @@ describe("inspection - over NATS, with a real service", () => {
     expect(seen[0]?.seq).toBe(reply.sequence + 1);
     expect(seen.map((r) => r.seq)).toEqual(seen.map((_, n) => reply.sequence + 1 + n));
     expect(JSON.stringify(seen)).not.toMatch(/"code":"(?!\[redacted\])/);
+    expect(seen.some((r) => r.kind === "event" && r.event_type === "SEND")).toBe(true);
+    expect(batches.map((m) => m.string()).join("")).not.toContain("#Secret");
 
     const detached = (await nc.request(inspectSubjects.detach("test"), JSON.stringify({ inspector_id: "t1" }))).json();
     expect(detached).toEqual({ instance_id: "test", attached: 0 });

@@ -15,7 +15,6 @@ import {
   inspectSubjects,
   type InspectAttached,
   type InspectDetached,
-  type InspectRecord,
 } from "../protocol/inspect.js";
 import { parseJson } from "../protocol/json.js";
 
@@ -119,7 +118,7 @@ export class InspectLink {
       this.logger.info({}, "inspection stopped: no inspector renewed its lease");
       return;
     }
-    const records = this.recorder.take();
+    const records = this.recorder.takeText();
     if (records.length === 0) return;
     for (const batch of this.batches(records)) {
       try {
@@ -130,13 +129,12 @@ export class InspectLink {
     }
   }
 
-  /** The records as JSON batches, each under `maxBatchBytes` (a record alone may be over). */
-  private *batches(records: readonly InspectRecord[]): Generator<Uint8Array> {
+  /** The records (their JSON) as batches, each under `maxBatchBytes` (a record alone may be over). */
+  private *batches(records: readonly string[]): Generator<Uint8Array> {
     const head = `{"instance_id":${JSON.stringify(this.instanceId)},"dropped":${this.recorder.dropped},"records":[`;
     let parts: string[] = [];
     let size = head.length + 2;
-    for (const record of records) {
-      const text = JSON.stringify(record);
+    for (const text of records) {
       if (parts.length > 0 && size + text.length + 1 > this.maxBatchBytes) {
         yield encoder.encode(`${head}${parts.join(",")}]}`);
         parts = [];

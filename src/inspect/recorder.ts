@@ -8,7 +8,7 @@
  */
 import type { InspectionEvent } from "xstate";
 import type { InspectActor, InspectRecord, InspectSnapshot } from "../protocol/inspect.js";
-import { DEFAULT_LIMITS, isRedacted, toSafeJson, type JsonValue, type SafeLimits } from "./safe.js";
+import { DEFAULT_LIMITS, isRedacted, toSafeJson, toSafeJsonText, type JsonValue, type SafeLimits } from "./safe.js";
 
 export interface RecorderOptions {
   /** Records kept while the link has not sent them. @default 10000 */
@@ -35,6 +35,13 @@ export class InspectionRecorder {
   private buffer: Pending[] = [];
   /** Safe copies of the parts of contexts, by object: a part an assign left alone is not copied again. */
   private readonly copies = new WeakMap<object, JsonValue>();
+  /** The same as JSON text, for records: a part an assign left alone is not written again. */
+  private readonly texts = new WeakMap<object, string>();
+  /** A transition's JSON in a microstep record, by transition: they are the machine's, they do not change. */
+  private readonly transitionTexts = new WeakMap<object, string>();
+  /** The last record's time and its ISO text: most records share their millisecond with the one before. */
+  private lastAt = Number.NaN;
+  private lastAtText = "";
   private sequence = 0;
   private droppedCount = 0;
   private recording = false;
@@ -45,6 +52,7 @@ export class InspectionRecorder {
   private readonly definitionsSent = new Set<string>();
   /** Each machine's definition, made once: it does not change. */
   private readonly definitions = new Map<string, JsonValue>();
+  private readonly definitionTexts = new Map<string, string>();
 
   constructor(options: RecorderOptions = {}) {
     this.capacity = options.capacity ?? 10_000;
@@ -92,9 +100,19 @@ export class InspectionRecorder {
 
   /** The records made since the last call, oldest first. */
   take(): InspectRecord[] {
+    return this.takeText().map((text) => JSON.parse(text) as InspectRecord);
+  }
+
+  /**
+   * The same records as their JSON text, what the link sends: written straight from what xstate
+   * gave, without a copy in between (`toSafeJsonText`), each context part an assign kept written once.
+   */
+  takeText(): string[] {
     const pending = this.buffer;
     this.buffer = [];
-    return pending.map((p) => this.record(p));
+    const out = new Array<string>(pending.length);
+    for (let i = 0; i < pending.length; i++) out[i] = this.recordText(pending[i] as Pending);
+    return out;
   }
 
   /** Every live actor with its current snapshot, and their machines' definitions: what a late joiner starts from. */
@@ -115,55 +133,112 @@ export class InspectionRecorder {
     return { actors, definitions };
   }
 
-  private record({ seq, at, event, ref, ended }: Pending): InspectRecord {
-    const base = { seq, at: new Date(at).toISOString(), actor_id: ref.sessionId };
+  /** A record's JSON: the fields of `InspectRecord` in its order, as `JSON.stringify` of the copy would write them. */
+  private recordText({ seq, at, event, ref, ended }: Pending): string {
+    if (at !== this.lastAt) {
+      this.lastAt = at;
+      this.lastAtText = new Date(at).toISOString();
+    }
+    const base = `{"seq":${seq},"at":"${this.lastAtText}","actor_id":${JSON.stringify(ref.sessionId)}`;
     switch (event.type) {
       case "@xstate.actor":
-        return {
-          ...base,
-          kind: "actor",
-          parent_id: ref._parent?.sessionId ?? null,
-          id: ref.id,
-          system_id: ref.systemId ?? null,
-          machine_id: machineIdOf(ref),
-          definition: this.definitionOf(ref, false),
-        };
+        return (
+          `${base},"kind":"actor","parent_id":${JSON.stringify(ref._parent?.sessionId ?? null)}` +
+          `${field("id", ref.id)},"system_id":${JSON.stringify(ref.systemId ?? null)}` +
+          `,"machine_id":${JSON.stringify(machineIdOf(ref))},"definition":${this.definitionTextOf(ref)}}`
+        );
       case "@xstate.event":
-        return {
-          ...base,
-          kind: "event",
-          source_id: (event.sourceRef as unknown as ActorLike | undefined)?.sessionId ?? null,
-          event_type: event.event.type,
-          event: toSafeJson(event.event, this.limits),
-        };
+        return (
+          `${base},"kind":"event"` +
+          `,"source_id":${JSON.stringify((event.sourceRef as unknown as ActorLike | undefined)?.sessionId ?? null)}` +
+          `${field("event_type", event.event.type)},"event":${toSafeJsonText(event.event, this.limits)}}`
+        );
       case "@xstate.snapshot":
       case "@xstate.transition":
-        return {
-          ...base,
-          kind: ended ? "stopped" : "snapshot",
-          event_type: event.event.type,
-          snapshot: this.snapshotOf(event.snapshot),
-        };
-      case "@xstate.microstep":
-        return {
-          ...base,
-          kind: "microstep",
-          event_type: event.event.type,
-          value: toSafeJson(valueOf(event.snapshot), this.limits),
-          transitions: event._transitions.map((t) => ({
-            source: t.source.id,
-            targets: (t.target ?? []).map((n) => n.id),
-            event_type: String(t.eventType),
-          })),
-        };
+        return (
+          `${base},"kind":"${ended ? "stopped" : "snapshot"}"${field("event_type", event.event.type)}` +
+          `,"snapshot":${this.snapshotText(event.snapshot)}}`
+        );
+      case "@xstate.microstep": {
+        let transitions = "[";
+        for (let i = 0; i < event._transitions.length; i++) {
+          const t = event._transitions[i] as (typeof event._transitions)[number];
+          let text = this.transitionTexts.get(t);
+          if (text === undefined) {
+            text = JSON.stringify({
+              source: t.source.id,
+              targets: (t.target ?? []).map((n) => n.id),
+              event_type: String(t.eventType),
+            });
+            this.transitionTexts.set(t, text);
+          }
+          transitions += (i === 0 ? "" : ",") + text;
+        }
+        return (
+          `${base},"kind":"microstep"${field("event_type", event.event.type)}` +
+          `,"value":${toSafeJsonText(valueOf(event.snapshot), this.limits)},"transitions":${transitions}]}`
+        );
+      }
       case "@xstate.action":
-        return {
-          ...base,
-          kind: "action",
-          action_type: event.action.type,
-          params: toSafeJson(event.action.params, this.limits),
-        };
+        return (
+          `${base},"kind":"action"${field("action_type", event.action.type)}` +
+          `,"params":${toSafeJsonText(event.action.params, this.limits)}}`
+        );
     }
+  }
+
+  /** `JSON.stringify(this.snapshotOf(snapshot))`, written directly. */
+  private snapshotText(snapshot: unknown): string {
+    const s = (snapshot ?? {}) as { status?: unknown; value?: unknown; context?: unknown; children?: unknown };
+    let children = "[";
+    if (s.children !== null && typeof s.children === "object") {
+      for (const c of Object.values(s.children)) {
+        const id = (c as { sessionId?: unknown } | undefined)?.sessionId;
+        if (typeof id === "string") children += (children === "[" ? "" : ",") + JSON.stringify(id);
+      }
+    }
+    return (
+      `{"status":${JSON.stringify(statusOf(snapshot))},"value":${toSafeJsonText(s.value ?? null, this.limits)}` +
+      `,"context":${this.contextText(s.context)},"children":${children}]}`
+    );
+  }
+
+  /** `JSON.stringify(this.contextOf(context))`, each part written once per object. */
+  private contextText(context: unknown): string {
+    if (context === null || typeof context !== "object" || Object.getPrototypeOf(context) !== Object.prototype) {
+      return toSafeJsonText(context ?? null, this.limits);
+    }
+    let out = "{";
+    for (const key of Object.keys(context)) {
+      // As in the copy, where it is an assignment, not a field.
+      if (key === "__proto__") continue;
+      const part = (context as Record<string, unknown>)[key];
+      let text: string;
+      if (isRedacted(key)) text = '"[redacted]"';
+      else if (part === null || typeof part !== "object") text = toSafeJsonText(part, this.limits);
+      else {
+        const known = this.texts.get(part);
+        if (known === undefined) {
+          text = toSafeJsonText(part, this.limits);
+          this.texts.set(part, text);
+        } else text = known;
+      }
+      out += `${out === "{" ? "" : ","}${JSON.stringify(key)}:${text}`;
+    }
+    return `${out}}`;
+  }
+
+  /** `definitionOf(ref, false)` as JSON. */
+  private definitionTextOf(ref: ActorLike): string {
+    const definition = this.definitionOf(ref, false);
+    const machineId = machineIdOf(ref);
+    if (definition === null || machineId === null) return "null";
+    let text = this.definitionTexts.get(machineId);
+    if (text === undefined) {
+      text = JSON.stringify(definition);
+      this.definitionTexts.set(machineId, text);
+    }
+    return text;
   }
 
   private snapshotOf(snapshot: unknown): InspectSnapshot {
@@ -225,6 +300,12 @@ interface Pending {
   readonly event: InspectionEvent;
   readonly ref: ActorLike;
   readonly ended: boolean;
+}
+
+/** `,"name":value` as `JSON.stringify` writes a field: none for a value it leaves out (undefined, a function). */
+function field(name: string, value: unknown): string {
+  const text = JSON.stringify(value) as string | undefined;
+  return text === undefined ? "" : `,"${name}":${text}`;
 }
 
 function statusOf(snapshot: unknown): string {

@@ -39,6 +39,8 @@ const REDACTED = new Set([
   "seed",
   "authorization",
   "description",
+  // A request as written to the image (`SEND`'s `frame`): its code is in there, as text.
+  "frame",
 ]);
 
 /** Whether a field of this name is never shown. */
@@ -117,4 +119,119 @@ export function toSafeJson(value: unknown, limits: SafeLimits = DEFAULT_LIMITS):
     return out;
   };
   return walk(value, 0);
+}
+
+/** One `toSafeJsonText` call's budget and path (module functions, not closures: nothing made per call). */
+interface Walk {
+  readonly limits: SafeLimits;
+  readonly seen: WeakSet<object>;
+  nodes: number;
+}
+
+/**
+ * `JSON.stringify(toSafeJson(value, limits))`, in one pass and without the copy: the same text,
+ * value for value and budget for budget, for what is sent rather than kept.
+ */
+export function toSafeJsonText(value: unknown, limits: SafeLimits = DEFAULT_LIMITS): string {
+  return textOf({ limits, seen: new WeakSet(), nodes: 0 }, value, 0);
+}
+
+function textOf(w: Walk, v: unknown, depth: number): string {
+  if (v === null || v === undefined) return "null";
+  if (++w.nodes > w.limits.maxNodes) return '"[cut: too large]"';
+  switch (typeof v) {
+    case "string":
+      return JSON.stringify(
+        v.length <= w.limits.maxString
+          ? v
+          : `${v.slice(0, w.limits.maxString)}…[+${v.length - w.limits.maxString} chars]`,
+      );
+    case "number":
+      return Number.isFinite(v) ? String(v) : `"${String(v)}"`;
+    case "boolean":
+      return v ? "true" : "false";
+    case "bigint":
+      return `"${v.toString()}"`;
+    case "function":
+      return '"[function]"';
+    case "symbol":
+      return JSON.stringify(v.toString());
+    case "object":
+      break;
+    default:
+      return "null";
+  }
+  const actor = actorIdOf(v);
+  if (actor !== null) return `{"$actor":${JSON.stringify(actor)}}`;
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? '"Invalid Date"' : `"${v.toISOString()}"`;
+  if (v instanceof Error) {
+    const message = textOf(w, v.message, depth + 1);
+    const name = JSON.stringify(v.name) as string | undefined;
+    return name === undefined ? `{"message":${message}}` : `{"$error":${name},"message":${message}}`;
+  }
+  if (w.seen.has(v)) return '"[circular]"';
+  if (depth >= w.limits.maxDepth) return '"[deeper]"';
+  w.seen.add(v);
+  try {
+    if (Array.isArray(v)) return itemsText(w, v, depth);
+    if (v instanceof Set) return itemsText(w, [...(v as Set<unknown>)], depth);
+    if (v instanceof Map) return mapText(w, v as Map<unknown, unknown>, depth);
+    if (ArrayBuffer.isView(v)) return `"[${v.byteLength} bytes]"`;
+    const proto: unknown = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null) {
+      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === "function") return textOf(w, toJSON.call(v), depth + 1);
+      return JSON.stringify(`[${(v as { constructor?: { name?: string } }).constructor?.name ?? "object"}]`);
+    }
+    return objectText(w, v as Record<string, unknown>, depth);
+  } finally {
+    w.seen.delete(v);
+  }
+}
+
+function itemsText(w: Walk, list: readonly unknown[], depth: number): string {
+  const kept = Math.min(list.length, w.limits.maxItems);
+  let out = "[";
+  for (let i = 0; i < kept; i++) out += (i === 0 ? "" : ",") + textOf(w, list[i], depth + 1);
+  if (list.length > w.limits.maxItems) out += `${kept === 0 ? "" : ","}"…[+${list.length - w.limits.maxItems} items]"`;
+  return `${out}]`;
+}
+
+function objectText(w: Walk, v: Record<string, unknown>, depth: number): string {
+  const keys = Object.keys(v);
+  const cut = keys.length > w.limits.maxItems ? `"[+${keys.length - w.limits.maxItems} entries]"` : null;
+  const kept = Math.min(keys.length, w.limits.maxItems);
+  let out = "{";
+  let first = true;
+  let marked = false;
+  for (let i = 0; i < kept; i++) {
+    const key = keys[i] as string;
+    const text = isRedacted(key) ? '"[redacted]"' : textOf(w, v[key], depth + 1);
+    // As the copy: `__proto__` is an assignment there, not a field; a "…" field gives its place to the cut marker.
+    if (key === "__proto__") continue;
+    if (key === "…" && cut !== null) marked = true;
+    out += `${first ? "" : ","}${JSON.stringify(key)}:${key === "…" && cut !== null ? cut : text}`;
+    first = false;
+  }
+  if (cut !== null && !marked) out += `${first ? "" : ","}"…":${cut}`;
+  return `${out}}`;
+}
+
+/** A map as the copy makes it: its keys as strings, a later duplicate taking an earlier one's place. */
+function mapText(w: Walk, v: Map<unknown, unknown>, depth: number): string {
+  const fields: Record<string, string> = {};
+  let n = 0;
+  for (const [k, x] of v) {
+    if (n++ >= w.limits.maxItems) break;
+    const key = String(k);
+    fields[key] = isRedacted(key) ? '"[redacted]"' : textOf(w, x, depth + 1);
+  }
+  if (v.size > w.limits.maxItems) fields["…"] = `"[+${v.size - w.limits.maxItems} entries]"`;
+  let out = "{";
+  let first = true;
+  for (const key of Object.keys(fields)) {
+    out += `${first ? "" : ","}${JSON.stringify(key)}:${fields[key] as string}`;
+    first = false;
+  }
+  return `${out}}`;
 }
