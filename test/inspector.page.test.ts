@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BrowserHandle, PageServer, RequestRecorder } from "./helpers/browser.js";
+import { fleetAttached, fleetBatch } from "./fixtures/inspector/fleet.js";
 import { browserMissing, launchBrowser, recordRequests, screenshot, servePage } from "./helpers/browser.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -181,6 +182,51 @@ describe.skipIf(missing !== null)("inspector page", () => {
       }, 0);
     expect(records(exported.messages)).toBe(records(fixture.messages));
     console.log("inspector page stats (fixture, imported):", await stats(page));
+  });
+
+  it("inspector page - scale: 50 images, then 1 000 records/s and a burst past the history cap", async () => {
+    const images = 50;
+    const page = await open([
+      { type: "hello", version: 1 },
+      { type: "instances", instances: ["fleet"] },
+      fleetAttached(images),
+    ]);
+    await expect.poll(() => page.getByTestId("actor-row").count()).toBe(images * 3 + 1);
+    const painted = await stats(page);
+    console.log(`inspector page stats (${images} images, first paint):`, painted);
+    const socket = server?.sockets[0];
+    if (socket === undefined) throw new Error("the page did not connect");
+    await row(page, "image-7").click();
+
+    // 3 s at 1 000 records/s, in batches every 50 ms, as the bridge forwards them
+    let seq = 1;
+    for (let tick = 0; tick < 60; tick++) {
+      socket.send(JSON.stringify(fleetBatch(images, seq, 50)));
+      seq += 50;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await expect.poll(async () => (await stats(page)).records_ingested, { timeout: 20_000 }).toBe(seq - 1);
+    const streamed = await stats(page);
+    console.log("inspector page stats (after 3 s at 1 000 records/s):", streamed);
+
+    // a burst past the 10 000-record cap: the history stays bounded, the oldest folded away
+    for (let batch = 0; batch < 11; batch++) {
+      socket.send(JSON.stringify(fleetBatch(images, seq, 1000)));
+      seq += 1000;
+    }
+    await expect.poll(async () => (await stats(page)).records_ingested, { timeout: 20_000 }).toBe(seq - 1);
+    const burst = await stats(page);
+    console.log("inspector page stats (after a burst of 11 000 records):", burst);
+    expect(burst.records_retained).toBeGreaterThanOrEqual(10_000);
+    expect(burst.records_retained).toBeLessThanOrEqual(10_500);
+    expect(await page.getByTestId("log-row").count()).toBeLessThanOrEqual(300);
+    expect(await page.getByTestId("actor-row").count()).toBe(images * 3 + 1);
+
+    // seeking into the retained history still works
+    const scrubber = page.getByTestId("scrubber");
+    await scrubber.fill(String(Number(await scrubber.getAttribute("min")) + 10));
+    await expect.poll(() => page.getByTestId("cursor").textContent()).not.toContain("live");
+    await screenshot(page, "fleet");
   });
 });
 

@@ -3,8 +3,7 @@
  * main thread; a machine of this size takes well under a second), drawn as SVG, and its active
  * states marked on every render.
  */
-import ELK from "elkjs/lib/elk.bundled.js";
-import type { ElkEdgeSection, ElkExtendedEdge, ElkNode } from "elkjs/lib/elk-api.js";
+import type { ELK as ElkApi, ElkEdgeSection, ElkExtendedEdge, ElkNode } from "elkjs/lib/elk-api.js";
 import { activeStateIds, isStateNodeJson, machineGraph } from "./chart-model.js";
 import type { StateNodeJson } from "./chart-model.js";
 import { h, svg } from "./dom.js";
@@ -19,8 +18,18 @@ export interface ChartInput {
   readonly note: string;
 }
 
+/**
+ * elkjs is most of the page's script; loaded on the first chart (the bundle inlines it, so this
+ * only defers running it) the tree paints without waiting for it.
+ */
+let elk: Promise<ElkApi> | null = null;
+
+function loadElk(): Promise<ElkApi> {
+  elk ??= import("elkjs/lib/elk.bundled.js").then(({ default: ELK }) => new ELK());
+  return elk;
+}
+
 export class ChartView {
-  private readonly elk = new ELK();
   private readonly layouts = new Map<string, Layout>();
   private readonly pending = new Set<string>();
   private drawn: { machineId: string; nodes: Map<string, SVGGElement> } | null = null;
@@ -63,10 +72,12 @@ export class ChartView {
     const layout = this.layouts.get(machineId);
     if (layout !== undefined || this.pending.has(machineId)) return layout;
     this.pending.add(machineId);
-    this.elk.layout(machineGraph(machine)).then(
-      (graph) => this.settle(machineId, { kind: "ready", graph }),
-      (error: unknown) => this.settle(machineId, { kind: "failed", error: String(error) }),
-    );
+    loadElk()
+      .then((instance) => instance.layout(machineGraph(machine)))
+      .then(
+        (graph) => this.settle(machineId, { kind: "ready", graph }),
+        (error: unknown) => this.settle(machineId, { kind: "failed", error: String(error) }),
+      );
     return undefined;
   }
 
