@@ -126,6 +126,16 @@ describe("inspector store", () => {
     expect(Object.keys(states(store.viewAt(store.length - 2)))).toContain("test/sessionManager/gamma");
   });
 
+  it("inspector store - listed instances show before they attach; unlisted ones are flagged", () => {
+    const store = loaded();
+    store.ingest({ type: "instances", instances: ["east-1"] });
+    const view = store.viewAt(null);
+    expect(view.instances.map((instance) => [instance.id, instance.listed, instance.actors.length])).toEqual([
+      ["east-1", true, 0],
+      ["test", false, 10],
+    ]);
+  });
+
   it("inspector store - gone marks the instance and keeps its actors", () => {
     const store = loaded();
     store.ingest({ type: "gone", at: Date.now(), instance_id: "test" });

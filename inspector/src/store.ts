@@ -226,6 +226,11 @@ export class InspectorStore {
         definitions: history.definitions,
       });
     }
+    // Instances the bridge lists but that have not attached yet still get a row, at the live end.
+    for (const id of at === null ? (this.listed ?? []) : []) {
+      if (this.instances.has(id)) continue;
+      instances.push({ id, gone: false, listed: true, actors: [], definitions: new Map() });
+    }
     instances.sort((a, b) => a.id.localeCompare(b.id));
     const view = { instances };
     this.cached = { key, view };

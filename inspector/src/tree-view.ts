@@ -40,7 +40,11 @@ export class TreeView {
     let actors = 0;
     for (const instance of view.instances) {
       const key = `i ${instance.id}`;
-      const flags = [instance.gone ? "gone" : "", instance.listed ? "" : "not listed"].filter((flag) => flag !== "");
+      const flags = [
+        instance.gone ? "gone" : "",
+        instance.listed ? "" : "not listed",
+        instance.actors.length === 0 && !instance.gone ? "waiting for its state" : "",
+      ].filter((flag) => flag !== "");
       const header = this.row(key, () => {
         const label = h("span", { class: "name" });
         const state = h("span", { class: "state" });
