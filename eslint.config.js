@@ -20,6 +20,11 @@ export default tseslint.config(
     },
   },
   {
+    // The inspector page runs in the browser (its own tsconfig adds the DOM library).
+    files: ["inspector/**/*.ts"],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     files: ["**/*.js"],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },
