@@ -111,7 +111,7 @@ describe.skipIf(missing !== null)("inspector page", () => {
 
     // selecting alpha draws the image chart with its active states
     await row(page, "alpha").click();
-    expect(await row(page, "alpha").getAttribute("aria-selected")).toBe("true");
+    await expect.poll(() => row(page, "alpha").getAttribute("aria-selected")).toBe("true");
     const connected = page.locator('[data-testid=chart] [data-state-id="image.Connected"]');
     await expect.poll(() => connected.getAttribute("class")).toContain("active");
     expect(
