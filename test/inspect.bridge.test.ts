@@ -16,7 +16,7 @@ import { InspectBridge, type PageMessage } from "../src/inspect/bridge.js";
 import { NatsInspectSource } from "../src/inspect/nats-source.js";
 import { startInspectorServer, type InspectorServer } from "../src/inspect/server.js";
 import { forwardToStately, type StatelyEvent } from "../src/inspect/stately.js";
-import { startImageSim } from "./helpers/image-sim.js";
+import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { recordingLogger } from "./helpers/manager.js";
 import { natsServerPerTest } from "./helpers/per-test.js";
 import { startService } from "./helpers/service.js";
@@ -54,6 +54,17 @@ async function bridgeOn(servers: string): Promise<{ bridge: InspectBridge; logge
   return { bridge, logged: () => JSON.stringify(logged) };
 }
 
+/** The instance `east` with the image `alpha` on an image-sim; resolves with the sim. */
+async function eastWithAlpha(): Promise<ImageSimHandle> {
+  const sim = await startImageSim({ name: "alpha" });
+  await startService({
+    nats: { servers: nats().url },
+    instanceId: "east",
+    images: [{ id: "alpha", address: sim.endpoint, name: null }],
+  });
+  return sim;
+}
+
 const stateOf = (messages: readonly PageMessage[], name: string): string[] =>
   messages.flatMap((m) => {
     if (m.type === "attached") {
@@ -72,12 +83,7 @@ const stateOf = (messages: readonly PageMessage[], name: string): string[] =>
 
 describe("inspector - the bridge over NATS", () => {
   it("gives a page the instances, their actors, then what follows; a late page only what follows its view", async () => {
-    const sim = await startImageSim({ name: "alpha" });
-    await startService({
-      nats: { servers: nats().url },
-      instanceId: "east",
-      images: [{ id: "alpha", address: sim.endpoint, name: null }],
-    });
+    const sim = await eastWithAlpha();
     const { bridge } = await bridgeOn(nats().url);
     const first = page();
     bridge.addPage({ send: (_m, text) => void first.messages.push(JSON.parse(text()) as PageMessage) });
@@ -198,12 +204,7 @@ describe("inspector - forwarding to a Stately relay", () => {
     relay.on("connection", (socket) =>
       socket.on("message", (data: Buffer) => void events.push(JSON.parse(data.toString("utf8")) as StatelyEvent)),
     );
-    const sim = await startImageSim({ name: "alpha" });
-    await startService({
-      nats: { servers: nats().url },
-      instanceId: "east",
-      images: [{ id: "alpha", address: sim.endpoint, name: null }],
-    });
+    const sim = await eastWithAlpha();
     const { bridge } = await bridgeOn(nats().url);
     const { logger } = recordingLogger();
     const address = relay.address();

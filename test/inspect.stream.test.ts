@@ -17,7 +17,7 @@ import { startImageSim } from "./helpers/image-sim.js";
 import { cleanupManagers } from "./helpers/manager.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
 import { stopAllProcesses } from "./helpers/processes.js";
-import { startService, stopServices } from "./helpers/service.js";
+import { startFleet, startService, stopServices } from "./helpers/service.js";
 
 let nats: NatsServerHandle | null = null;
 afterEach(async () => {
@@ -210,18 +210,7 @@ describe("inspection - over NATS, with a real service", () => {
 
   it("answers a late joiner with 50 images' actors in one message, each machine's definition once", async () => {
     nats = await startNatsServer();
-    const sim = await startImageSim({ name: "fleet" });
-    const images = Array.from({ length: 50 }, (_, n) => ({ id: `img${n}`, address: sim.endpoint, name: null }));
-    const h = await startService({ nats: { servers: nats.url }, images });
-    await expect
-      .poll(
-        async () => {
-          const r = await h.client.listImages();
-          return r.type === "Images" ? r.images.filter((i) => i.status === "Connected").length : 0;
-        },
-        { timeout: 20_000 },
-      )
-      .toBe(50);
+    const h = await startFleet(nats.url, 50);
     const msg = await h.client.nc.request(inspectSubjects.attach("test"), JSON.stringify({ inspector_id: "late" }));
     const reply = InspectAttached.parse(msg.json());
     expect(reply.actors.filter((a) => a.machine_id === "image")).toHaveLength(50);

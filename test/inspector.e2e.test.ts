@@ -15,7 +15,7 @@ import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
 import { spawnStui, stopAllProcesses } from "./helpers/processes.js";
 import { isolatedEnv } from "./helpers/cli.js";
-import { startService, stopServices } from "./helpers/service.js";
+import { startFleet, startService, stopServices } from "./helpers/service.js";
 import { browserMissing, launchBrowser, recordRequests, screenshot, type BrowserHandle } from "./helpers/browser.js";
 
 let nats: NatsServerHandle | null = null;
@@ -152,22 +152,7 @@ describe.skipIf(missing !== null)("inspector - the page in Chromium, against a r
     { timeout: 120_000 },
     async () => {
       nats = await startNatsServer();
-      const sim = await startImageSim({ name: "fleet" });
-      const images = Array.from({ length: 50 }, (_, n) => ({
-        id: `img${String(n).padStart(2, "0")}`,
-        address: sim.endpoint,
-        name: null,
-      }));
-      const h = await startService({ nats: { servers: nats.url }, images });
-      await expect
-        .poll(
-          async () => {
-            const r = await h.client.listImages();
-            return r.type === "Images" ? r.images.filter((i) => i.status === "Connected").length : 0;
-          },
-          { timeout: 30_000 },
-        )
-        .toBe(50);
+      await startFleet(nats.url, 50);
       const url = await inspector(nats.url);
       browser = await launchBrowser();
       const page = await browser.browser.newPage();

@@ -10,7 +10,7 @@ const RETRY_MS = 250;
 export async function addStreamWhenPlaced(
   jsm: JetStreamManager,
   config: Partial<StreamConfig> & { name: string },
-  waitMs = 10_000,
+  waitMs = 20_000,
 ): Promise<void> {
   const deadline = Date.now() + waitMs;
   for (;;) {

@@ -8,6 +8,7 @@ import type { NatsOptions } from "../../src/actors/nats-link.js";
 import { StuiClient } from "../../src/client.js";
 import type { ImageConfig, ManagerPolicy } from "../../src/machines/session-manager.js";
 import { StuiService, type ServiceOptions } from "../../src/service.js";
+import { startImageSim } from "./image-sim.js";
 import { makeStoreDir, recordingLogger, TEST_CONNECTION, type LogEntry } from "./manager.js";
 
 export interface ServiceHarness extends AsyncDisposable {
@@ -65,6 +66,23 @@ export async function startService(options: {
   };
   running.add(harness);
   return harness;
+}
+
+/** A service with `count` images (`img00`…) on one image-sim, resolved once every one is Connected. */
+export async function startFleet(natsUrl: string, count: number): Promise<ServiceHarness> {
+  const sim = await startImageSim({ name: "fleet" });
+  const images = Array.from({ length: count }, (_, n) => ({
+    id: `img${String(n).padStart(2, "0")}`,
+    address: sim.endpoint,
+    name: null,
+  }));
+  const h = await startService({ nats: { servers: natsUrl }, images });
+  for (let waited = 0; ; waited += 100) {
+    const r = await h.client.listImages();
+    if (r.type === "Images" && r.images.filter((i) => i.status === "Connected").length === count) return h;
+    if (waited > 30_000) throw new Error(`the fleet of ${count} images is not all Connected after 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /** For `afterEach`: stops every service still running. */
