@@ -33,6 +33,8 @@ export interface ServiceConfig {
   /** The FileSessionStore's directory. */
   readonly dir: string;
   readonly images: readonly ImageConfig[];
+  /** `inspect.max_share`; the service's default when left out. */
+  readonly inspectMaxShare?: number;
 }
 
 export interface RunningService {
@@ -63,6 +65,7 @@ export async function startInProcess(config: ServiceConfig, logger?: Logger): Pr
       images: config.images,
       policy: BENCH_POLICY,
       logger: counting,
+      ...(config.inspectMaxShare === undefined ? {} : { inspect: { maxShare: config.inspectMaxShare } }),
     });
   } catch (error) {
     await store.close();

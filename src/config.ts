@@ -125,6 +125,17 @@ export const ServeConfig = z
       })
       .strict()
       .optional(),
+    /** What inspection (`stui inspect`, `stui serve --inspect`) may cost this instance. */
+    inspect: z
+      .object({
+        /**
+         * The most of the instance's time inspection may take, over about a second: beyond it,
+         * records are dropped and counted until it is back under. 1: no limit. @default 0.05
+         */
+        max_share: z.number().gt(0).max(1).default(0.05),
+      })
+      .strict()
+      .optional(),
     log_level: z.enum(LOG_LEVELS).default("info"),
     /** Prometheus metrics on 127.0.0.1:<port>/metrics; `null`: none. @default null */
     metrics_port: z.number().int().min(0).max(65535).nullable().default(null),

@@ -38,6 +38,8 @@ export interface ServiceOptions {
   readonly images: readonly ImageConfig[];
   readonly policy?: Partial<ManagerPolicy>;
   readonly events?: Omit<EventPublisherOptions, "instanceId">;
+  /** What an attached inspector may cost (`InspectLinkOptions.maxShare`). */
+  readonly inspect?: { readonly maxShare?: number };
   /** Request bodies larger than this are refused. @default 1048576 */
   readonly maxBodyBytes?: number;
   /** @default JSON lines on stderr */
@@ -140,7 +142,7 @@ export class StuiService {
         natsStatus,
         actorOptions: { inspect: recorder.observe },
       });
-      inspection = new InspectLink(nc, options.instanceId, recorder, logger);
+      inspection = new InspectLink(nc, options.instanceId, recorder, logger, options.inspect);
       const detach = publisher.attach(manager);
       const api = await startApi(
         nc,

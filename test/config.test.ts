@@ -120,6 +120,8 @@ describe("config - exact problems", () => {
       "  - id: x.y",
       "    address: inproc://dev",
       "metrics_port: 70000",
+      "inspect:",
+      "  max_share: 0",
     ].join("\n");
     const at = await file("bad.yaml", yaml);
     expect(await problems(at)).toEqual([
@@ -127,6 +129,7 @@ describe("config - exact problems", () => {
       `${at}: images[0].address: expected a ZeroMQ endpoint tcp://host:port or ipc://path, got "localhost:5555"`,
       `${at}: images[1].id: expected an id of letters, digits, '_' or '-', got "x.y"`,
       `${at}: images[1].address: inproc:// only reaches sockets inside one process; expected a ZeroMQ endpoint tcp://host:port or ipc://path, got "inproc://dev"`,
+      `${at}: inspect.max_share: expected a number > 0, got 0`,
       `${at}: metrics_port: expected a number <= 65535, got 70000`,
       `${at}: imagez: unknown key`,
     ]);

@@ -76,9 +76,11 @@ const stateOf = (messages: readonly PageMessage[], name: string): string[] =>
         x.type === "attached" ? x.body.actors.filter((a) => a.id === name).map((a) => a.actor_id) : [],
       ),
     );
-    return m.body.records.flatMap((r) =>
-      r.kind === "snapshot" && ids.has(r.actor_id) ? [JSON.stringify(r.snapshot.value)] : [],
-    );
+    return m.body.records.flatMap((r) => {
+      if (!ids.has(r.actor_id)) return [];
+      if (r.kind === "snapshot") return [JSON.stringify(r.snapshot.value)];
+      return r.kind === "change" ? [JSON.stringify(r.value)] : [];
+    });
   });
 
 describe("inspector - the bridge over NATS", () => {
@@ -236,6 +238,16 @@ describe("inspector - forwarding to a Stately relay", () => {
       )
       .toBe(true);
     expect(events.some((e) => e.type === "@xstate.event" && e.sessionId === alpha?.sessionId)).toBe(true);
+    // Each snapshot whole, as Stately's format has it, though the stream said only what changed.
+    const reconnecting = events.find(
+      (e) =>
+        e.type === "@xstate.snapshot" &&
+        e.sessionId === alpha?.sessionId &&
+        JSON.stringify(e.snapshot.value).includes("Reconnecting"),
+    );
+    const context = reconnecting?.type === "@xstate.snapshot" ? reconnecting.snapshot.context : null;
+    expect(context).toMatchObject({ image: { image_id: "alpha", status: "Reconnecting" } });
+    expect(context).toHaveProperty("policy.requestTimeoutMs");
     expect(new Set(events.map((e) => e._version))).toEqual(new Set(["0.4.0"]));
   });
 });

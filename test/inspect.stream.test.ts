@@ -7,14 +7,16 @@
  * sequence, with an image-sim's kill seen as the connection actor going Reconnecting; a malformed
  * attach is answered with what is wrong; detach and a lapsed lease stop the stream.
  */
-import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { createActor, createMachine, setup } from "xstate";
+import { assign, createActor, createMachine, setup } from "xstate";
+import { InspectLink } from "../src/actors/inspect-link.js";
 import { InspectionRecorder } from "../src/inspect/recorder.js";
 import { toSafeJson, toSafeJsonText } from "../src/inspect/safe.js";
 import { InspectAttached, InspectBatch, inspectSubjects, type InspectRecord } from "../src/protocol/inspect.js";
+import { applyContextChange } from "../src/protocol/inspect-change.js";
 import { startImageSim } from "./helpers/image-sim.js";
-import { cleanupManagers } from "./helpers/manager.js";
+import { cleanupManagers, recordingLogger } from "./helpers/manager.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
 import { stopAllProcesses } from "./helpers/processes.js";
 import { startFleet, startService, stopServices } from "./helpers/service.js";
@@ -132,6 +134,124 @@ describe("inspection - the recorder", () => {
     expect(recorder.take()).toEqual([]);
     actor.stop();
   });
+
+  it("sends an actor's first snapshot whole, then only the context keys that changed; a dropped one makes the next whole", () => {
+    const counter = setup({
+      types: {
+        context: {} as {
+          config: { name: string; tags: string[] };
+          count: number;
+          image: { id: string; seen: number };
+          pending: ReadonlyMap<string, { n: number }>;
+        },
+      },
+    }).createMachine({
+      id: "counter",
+      context: {
+        config: { name: "big", tags: Array.from({ length: 20 }, (_, n) => `tag${n}`) },
+        count: 0,
+        image: { id: "img", seen: 0 },
+        pending: new Map(),
+      },
+      on: {
+        INC: {
+          actions: assign(({ context: { count, image, pending } }) => ({
+            count: count + 1,
+            image: { ...image, seen: count + 1 },
+            pending: new Map([...pending, [`r${count}`, { n: count }]]),
+          })),
+        },
+      },
+    });
+    const recorder = new InspectionRecorder({ capacity: 1000 });
+    const actor = createActor(counter, { inspect: recorder.observe }).start();
+    recorder.setRecording(true);
+    for (let n = 0; n < 3; n++) actor.send({ type: "INC" });
+    const snapshots = recorder.take().filter((r) => r.kind === "snapshot" || r.kind === "change");
+    expect(snapshots.map((r) => r.kind)).toEqual(["snapshot", "change", "change"]);
+    expect(snapshots[1]).toMatchObject({
+      kind: "change",
+      status: "active",
+      set: { count: 2 },
+      patch: { image: { set: { seen: 2 } }, pending: { set: { r1: { n: 1 } } } },
+    });
+    expect(snapshots[1]).not.toHaveProperty("unset");
+    expect(JSON.stringify(snapshots[2])).not.toContain("tag19");
+    // Applied in order, they give the actor's context as the copy makes it.
+    let context: unknown = null;
+    for (const r of snapshots) context = r.kind === "snapshot" ? r.snapshot.context : applyContextChange(context, r);
+    expect(context).toEqual(toSafeJson(actor.getSnapshot().context));
+
+    const small = new InspectionRecorder({ capacity: 2 });
+    const other = createActor(counter, { inspect: small.observe }).start();
+    small.setRecording(true);
+    other.send({ type: "INC" });
+    small.take();
+    for (let n = 0; n < 3; n++) other.send({ type: "INC" });
+    expect(small.dropped).toBeGreaterThan(0);
+    expect(
+      small.take().find((r) => r.actor_id === other.sessionId && (r.kind === "snapshot" || r.kind === "change")),
+    ).toMatchObject({ kind: "snapshot", snapshot: { context: { count: 4 } } });
+    actor.stop();
+    other.stop();
+  });
+
+  it("applies a change's set, patch and unset to the previous context, ignoring a __proto__ field", () => {
+    const before = { a: 1, b: { deep: true, n: 1 }, c: "gone" };
+    const after = applyContextChange(
+      before,
+      JSON.parse('{"set":{"a":2,"__proto__":{"polluted":1}},"patch":{"b":{"set":{"n":2}}},"unset":["c"]}') as object,
+    );
+    expect(after).toEqual({ a: 2, b: { deep: true, n: 2 } });
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
+    expect(before).toEqual({ a: 1, b: { deep: true, n: 1 }, c: "gone" });
+    expect(applyContextChange(before, {})).toBe(before);
+  });
+});
+
+describe("inspection - the link's share of the instance's time", () => {
+  const toggler = createMachine({ id: "t", initial: "a", states: { a: { on: { T: "b" } }, b: { on: { T: "a" } } } });
+
+  /** Waves of events against a link with `maxShare`; the batches published and the local listener's. */
+  async function run(maxShare: number): Promise<{ published: InspectBatch[]; local: string[]; dropped: number }> {
+    nats ??= await startNatsServer();
+    const nc = await connect({ servers: nats.url });
+    try {
+      const recorder = new InspectionRecorder();
+      const link = new InspectLink(nc, "solo", recorder, recordingLogger().logger, { flushMs: 20, maxShare });
+      const actor = createActor(toggler, { inspect: recorder.observe }).start();
+      const published = collect(nc, inspectSubjects.events("solo"));
+      const local: string[] = [];
+      link.onBatch((json) => void local.push(json));
+      link.attachLocal("t", 10_000);
+      for (let wave = 0; wave < 10; wave++) {
+        for (let n = 0; n < 200; n++) actor.send({ type: "T" });
+        await new Promise((resolve) => setTimeout(resolve, 40));
+      }
+      expect(link.detachLocal("t")).toEqual({ instance_id: "solo", attached: 0 });
+      await nc.flush();
+      actor.stop();
+      link.stop();
+      return { published: published.map((m) => InspectBatch.parse(m.json())), local, dropped: recorder.dropped };
+    } finally {
+      await nc.close();
+    }
+  }
+
+  it("drops and counts what happens once inspection is over its share, and keeps all with no limit", async () => {
+    const all = await run(1);
+    expect(all.dropped).toBe(0);
+    const seqs = all.published.flatMap((b) => b.records.map((r) => r.seq));
+    expect(seqs).toEqual(seqs.map((_, n) => n + 1));
+    expect(all.local.map((json) => InspectBatch.parse(JSON.parse(json)))).toEqual(all.published);
+
+    // 0.1 ms a second: no more than a few records go out, the rest is dropped and counted.
+    const tight = await run(1e-4);
+    expect(tight.dropped).toBeGreaterThan(seqs.length / 2);
+    const kept = tight.published.flatMap((b) => b.records.map((r) => r.seq));
+    expect(kept.length + tight.dropped).toBe(seqs.length);
+    for (const batch of tight.published) expect(batch.dropped).toBeLessThanOrEqual(tight.dropped);
+  });
 });
 
 /** Every message on `subject` from now on. */
@@ -186,8 +306,8 @@ describe("inspection - over NATS, with a real service", () => {
           records(batches).some(
             (r) =>
               r.actor_id === connection?.actor_id &&
-              r.kind === "snapshot" &&
-              JSON.stringify(r.snapshot.value).includes("Reconnecting"),
+              (r.kind === "snapshot" || r.kind === "change") &&
+              JSON.stringify(r.kind === "snapshot" ? r.snapshot.value : r.value).includes("Reconnecting"),
           ),
         { timeout: 10_000 },
       )

@@ -8,13 +8,15 @@
  * the page's first paint and its memory reported, its retained history and DOM bounded. A
  * screenshot of each step goes to test/artifacts/inspector/.
  */
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { Page } from "playwright-core";
 import { afterEach, describe, expect, it } from "vitest";
 import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { startNatsServer, type NatsServerHandle } from "./helpers/nats-server.js";
 import { spawnStui, stopAllProcesses } from "./helpers/processes.js";
-import { isolatedEnv } from "./helpers/cli.js";
+import { isolatedEnv, runStui } from "./helpers/cli.js";
 import { startFleet, startService, stopServices } from "./helpers/service.js";
 import { browserMissing, launchBrowser, recordRequests, screenshot, type BrowserHandle } from "./helpers/browser.js";
 
@@ -144,6 +146,54 @@ describe.skipIf(missing !== null)("inspector - the page in Chromium, against a r
 
       expect(requests.outside()).toEqual([]);
       expect(viewerRequests.outside()).toEqual([]);
+    },
+  );
+
+  it(
+    "stui serve --inspect serves the page of its own instance, from inside the process",
+    { timeout: 90_000 },
+    async () => {
+      const bad = await runStui(["serve", "--inspect", "99999"], { env: isolatedEnv() });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain("--inspect: not a port (0 to 65535): 99999");
+
+      nats = await startNatsServer();
+      const sims = [await startImageSim({ name: "left" }), await startImageSim({ name: "right" })];
+      const dir = await mkdtemp(path.join(tmpdir(), "stui-serve-inspect-"));
+      const config = path.join(dir, "stui.json");
+      await writeFile(
+        config,
+        JSON.stringify({
+          instance_id: "solo",
+          nats: { url: nats.url },
+          store: { path: path.join(dir, "store") },
+          images: sims.map((sim, n) => ({ id: n === 0 ? "left" : "right", address: sim.endpoint })),
+        }),
+      );
+      const serve = spawnStui(["serve", "--config", config, "--inspect"], { env: isolatedEnv() });
+      const [, url = ""] = await serve.waitForLine(/"msg":"inspector: (http:\/\/127\.0\.0\.1:\d+\/\?token=[^"]+)"/, {
+        timeoutMs: 30_000,
+      });
+      browser = await launchBrowser();
+      const page = await browser.browser.newPage();
+      const requests = recordRequests(page);
+      await page.goto(url);
+      await expect
+        .poll(
+          async () => Object.entries(await imageStates(page)).map(([name, state]) => `${name} ${state.split(".")[0]}`),
+          {
+            timeout: 15_000,
+          },
+        )
+        .toEqual(["left Connected", "right Connected"]);
+      sims[1]?.kill("SIGKILL");
+      await expect.poll(() => stateOf(page, "right"), { timeout: 5_000 }).toMatch(/^Reconnecting/);
+      await screenshot(page, "8-serve-inspect");
+      expect(requests.outside()).toEqual([]);
+      // Without its token the page is refused.
+      expect((await fetch(url.replace(/\?token=.*/, ""))).status).toBe(403);
+      await serve.stop();
+      await rm(dir, { recursive: true, force: true });
     },
   );
 

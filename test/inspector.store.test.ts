@@ -116,6 +116,52 @@ describe("inspector store", () => {
     expect(store.counters().dropped).toBe(5);
   });
 
+  it("inspector store - a change record applies to the actor's previous context; scrubbing back shows it before", () => {
+    const [attached] = fixtureMessages();
+    if (attached?.type !== "attached") throw new Error("the fixture starts with attached");
+    const store = loaded();
+    const last = store.viewAt(null).instances[0]?.actors.find((a) => a.name === "beta");
+    if (last === undefined) throw new Error("no beta in the fixture");
+    const before = last.snapshot?.context as Record<string, unknown>;
+    const at = attached.at + 60_000;
+    const seq = Math.max(
+      ...fixtureMessages().flatMap((m) => (m.type === "batch" ? m.body.records.map((r) => r.seq) : [])),
+    );
+    store.ingest({
+      type: "batch",
+      at,
+      body: {
+        instance_id: "test",
+        dropped: 0,
+        records: [
+          {
+            seq: seq + 1,
+            at: new Date(at).toISOString(),
+            actor_id: last.actorId,
+            kind: "change",
+            event_type: "LINK.REPLY",
+            status: "active",
+            value: { Connected: "pinging" },
+            children: [],
+            set: { attempt: 42 },
+            patch: { image: { set: { rtt_ms: 7 } } },
+            unset: ["reason"],
+          },
+        ],
+      },
+    });
+    const now = store.viewAt(null).instances[0]?.actors.find((a) => a.name === "beta");
+    const context = now?.snapshot?.context as Record<string, unknown>;
+    expect(context["attempt"]).toBe(42);
+    expect((context["image"] as Record<string, unknown>)["rtt_ms"]).toBe(7);
+    expect((context["image"] as Record<string, unknown>)["image_id"]).toBe("beta");
+    expect(context).not.toHaveProperty("reason");
+    expect(context["policy"]).toEqual(before["policy"]);
+    expect(now?.previous?.context).toEqual(before);
+    const back = store.viewAt(store.length - 2).instances[0]?.actors.find((a) => a.name === "beta");
+    expect(back?.snapshot?.context).toEqual(before);
+  });
+
   it("inspector store - a second attached replaces that instance's actors", () => {
     const [attached] = fixtureMessages();
     if (attached?.type !== "attached") throw new Error("the fixture starts with attached");

@@ -24,6 +24,7 @@ export function entryType(entry: TimelineEntry): string {
   switch (record.kind) {
     case "event":
     case "snapshot":
+    case "change":
     case "stopped":
     case "microstep":
       return record.event_type;

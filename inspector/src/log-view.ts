@@ -25,6 +25,7 @@ function summary(entry: TimelineEntry): string {
         case "event":
           return `${record.event_type}${record.source_id !== null ? ` from ${record.source_id}` : ""}`;
         case "snapshot":
+        case "change":
         case "microstep":
           return `${record.event_type} → ${JSON.stringify(record.kind === "snapshot" ? record.snapshot.value : record.value)}`;
         case "stopped":

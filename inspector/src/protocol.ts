@@ -3,6 +3,7 @@
  * mirror the zod schemas in src/protocol/inspect.ts as plain interfaces: the page must not bundle
  * zod, and its shape checks (`decodeMessage`) only go as deep as the page relies on.
  */
+import type { ContextChange } from "../../src/protocol/inspect-change.js";
 
 export interface InspectSnapshot {
   /** `active`, `done`, `error` or `stopped`. */
@@ -44,6 +45,13 @@ export type InspectRecord =
       readonly event: unknown;
     })
   | (RecordBase & { readonly kind: "snapshot"; readonly event_type: string; readonly snapshot: InspectSnapshot })
+  | (RecordBase & {
+      readonly kind: "change";
+      readonly event_type: string;
+      readonly status: string;
+      readonly value: unknown;
+      readonly children: readonly string[];
+    } & ContextChange)
   | (RecordBase & { readonly kind: "stopped"; readonly event_type: string; readonly snapshot: InspectSnapshot })
   | (RecordBase & {
       readonly kind: "microstep";

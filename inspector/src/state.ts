@@ -3,6 +3,7 @@
  * Pure (no DOM): the store's checkpoints and the tests use it directly.
  */
 import type { InspectActor, InspectAttached, InspectRecord, InspectSnapshot } from "./protocol.js";
+import { applyContextChange } from "../../src/protocol/inspect-change.js";
 
 /** An actor as the views need it; replaced, never mutated, so states can share them. */
 export interface ActorView {
@@ -167,9 +168,18 @@ function applyRecord(instance: string, actors: Map<string, ActorView>, record: I
     case "actor":
       actors.set(record.actor_id, newActor(instance, actors, record, null));
       return;
-    case "snapshot": {
+    case "snapshot":
+    case "change": {
       const actor = actors.get(record.actor_id) ?? unknownActor(instance, record.actor_id);
-      const snapshot = record.snapshot;
+      const snapshot: InspectSnapshot =
+        record.kind === "snapshot"
+          ? record.snapshot
+          : {
+              status: record.status,
+              value: record.value,
+              context: applyContextChange(actor.snapshot?.context ?? null, record),
+              children: record.children,
+            };
       actors.set(record.actor_id, {
         ...actor,
         status: snapshot.status,

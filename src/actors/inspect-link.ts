@@ -2,10 +2,14 @@
  * The instance's side of inspection on NATS: inspectors attach on `stui.inspect.<id>.attach` with
  * a lease (renewed by attaching again) and detach on `.detach`; while any lease holds, the
  * recorder records and its records go out on `.events` in batches every `flushMs`. With none, the
- * recorder only keeps its list of live actors: nothing is produced. A malformed request is
+ * recorder only keeps its list of live actors: nothing is produced. Inspection has a share of the
+ * instance's time (`maxShare`): when making and sending records has taken more, the recorder drops
+ * (and counts) what happens until the share is back under, so that an inspector never slows the
+ * service by more than that; a receiver sees the gap in `seq` and attaches again. A malformed request is
  * answered with what is wrong; a subject this instance may not use is logged once, and the service
  * goes on without inspection.
  */
+import { performance } from "node:perf_hooks";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { InspectionRecorder } from "../inspect/recorder.js";
 import type { Logger } from "../logger.js";
@@ -23,17 +27,31 @@ export interface InspectLinkOptions {
   readonly flushMs?: number;
   /** A batch is cut before its JSON grows past this. @default 512 KiB */
   readonly maxBatchBytes?: number;
+  /**
+   * The most of the instance's time inspection may take (making records, sending them, answering
+   * attaches), over about a second; 1 for no limit. @default 0.05
+   */
+  readonly maxShare?: number;
   readonly now?: () => number;
 }
+
+/** How much inspection time may be saved up for a burst: this long at `maxShare`. */
+const BURST_MS = 1000;
 
 const encoder = new TextEncoder();
 
 export class InspectLink {
   private readonly leases = new Map<string, number>();
   private readonly subs: Subscription[] = [];
+  private readonly listeners = new Set<(json: string) => void>();
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
   private readonly maxBatchBytes: number;
+  private readonly maxShare: number;
+  /** Inspection time (ms) that may still be spent; below 0, the recorder sheds. */
+  private allowance: number;
+  private lastFlush = performance.now();
+  private lastShedLog = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -44,6 +62,8 @@ export class InspectLink {
   ) {
     this.now = options.now ?? Date.now;
     this.maxBatchBytes = options.maxBatchBytes ?? 512 * 1024;
+    this.maxShare = options.maxShare ?? 0.05;
+    this.allowance = this.maxShare * BURST_MS;
     this.listen(inspectSubjects.attach(instanceId), (body) => this.attach(body));
     this.listen(inspectSubjects.detach(instanceId), (body) => this.detach(body));
     this.timer = setInterval(() => this.flush(), options.flushMs ?? 100);
@@ -58,6 +78,7 @@ export class InspectLink {
   stop(): void {
     clearInterval(this.timer);
     for (const sub of this.subs) sub.unsubscribe();
+    this.listeners.clear();
     this.leases.clear();
     this.recorder.setRecording(false);
   }
@@ -80,27 +101,60 @@ export class InspectLink {
   private attach(body: unknown): InspectAttached | { error: string } {
     const request = InspectAttach.safeParse(body);
     if (!request.success) return { error: `a malformed attach: ${issues(request.error)}` };
-    const expires = this.now() + request.data.lease_ms;
+    return this.attachLocal(request.data.inspector_id, request.data.lease_ms);
+  }
+
+  /** Attaches (or renews) an inspector in this process, as `.attach` does for one on NATS. */
+  attachLocal(inspectorId: string, leaseMs: number): InspectAttached {
+    const expires = this.now() + leaseMs;
     const first = this.leases.size === 0;
-    this.leases.set(request.data.inspector_id, expires);
-    if (first) this.logger.info({ inspector_id: request.data.inspector_id }, "an inspector attached");
+    this.leases.set(inspectorId, expires);
+    if (first) this.logger.info({ inspector_id: inspectorId }, "an inspector attached");
     this.recorder.setRecording(true);
+    const started = performance.now();
     // In one turn: the actors as they are now, and the number after which records follow.
-    return {
+    const reply = {
       instance_id: this.instanceId,
       sequence: this.recorder.lastSequence,
       lease_expires_at: new Date(expires).toISOString(),
       ...this.recorder.actors(),
       dropped: this.recorder.dropped,
     };
+    this.spend(performance.now() - started);
+    return reply;
+  }
+
+  /** Counts `ms` of inspection work against the share; the recorder sheds while it is overspent. */
+  private spend(ms: number): void {
+    this.allowance -= ms;
+    const over = this.allowance < 0;
+    if (over && performance.now() - this.lastShedLog > 60_000) {
+      this.lastShedLog = performance.now();
+      this.logger.info(
+        { max_share: this.maxShare },
+        `inspection took more than ${Math.round(this.maxShare * 100)}% of this instance's time: ` +
+          "what happens is dropped (and counted) until it is back under",
+      );
+    }
+    this.recorder.setShedding(over && this.maxShare < 1);
   }
 
   private detach(body: unknown): InspectDetached | { error: string } {
     const request = InspectDetach.safeParse(body);
     if (!request.success) return { error: `a malformed detach: ${issues(request.error)}` };
-    this.leases.delete(request.data.inspector_id);
+    return this.detachLocal(request.data.inspector_id);
+  }
+
+  detachLocal(inspectorId: string): InspectDetached {
+    this.leases.delete(inspectorId);
     if (this.leases.size === 0) this.stopRecording("the last inspector detached");
     return { instance_id: this.instanceId, attached: this.leases.size };
+  }
+
+  /** Every batch's JSON (an `InspectBatch`) as it is published, for an inspector in this process; returns the unsubscribe. */
+  onBatch(listener: (json: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   private stopRecording(why: string): void {
@@ -111,6 +165,9 @@ export class InspectLink {
   }
 
   private flush(): void {
+    const started = performance.now();
+    this.allowance = Math.min(this.allowance + this.maxShare * (started - this.lastFlush), this.maxShare * BURST_MS);
+    this.lastFlush = started;
     const now = this.now();
     for (const [id, expires] of this.leases) if (expires <= now) this.leases.delete(id);
     if (this.leases.size === 0 && this.recorder.isRecording) {
@@ -119,31 +176,34 @@ export class InspectLink {
       return;
     }
     const records = this.recorder.takeText();
-    if (records.length === 0) return;
-    for (const batch of this.batches(records)) {
-      try {
-        this.nc.publish(inspectSubjects.events(this.instanceId), batch);
-      } catch (error) {
-        this.logger.warn({ err: error }, "an inspection batch could not be published");
+    if (records.length > 0) {
+      for (const batch of this.batches(records)) {
+        try {
+          this.nc.publish(inspectSubjects.events(this.instanceId), encoder.encode(batch));
+        } catch (error) {
+          this.logger.warn({ err: error }, "an inspection batch could not be published");
+        }
+        for (const listener of this.listeners) listener(batch);
       }
     }
+    this.spend(performance.now() - started);
   }
 
   /** The records (their JSON) as batches, each under `maxBatchBytes` (a record alone may be over). */
-  private *batches(records: readonly string[]): Generator<Uint8Array> {
+  private *batches(records: readonly string[]): Generator<string> {
     const head = `{"instance_id":${JSON.stringify(this.instanceId)},"dropped":${this.recorder.dropped},"records":[`;
     let parts: string[] = [];
     let size = head.length + 2;
     for (const text of records) {
       if (parts.length > 0 && size + text.length + 1 > this.maxBatchBytes) {
-        yield encoder.encode(`${head}${parts.join(",")}]}`);
+        yield `${head}${parts.join(",")}]}`;
         parts = [];
         size = head.length + 2;
       }
       parts.push(text);
       size += text.length + 1;
     }
-    if (parts.length > 0) yield encoder.encode(`${head}${parts.join(",")}]}`);
+    if (parts.length > 0) yield `${head}${parts.join(",")}]}`;
   }
 }
 

@@ -32,8 +32,11 @@ import {
   type LoadedConfig,
   type ServeConfig,
 } from "../config.js";
+import { openInspector, type Inspector } from "../inspect/inspector.js";
+import { LocalInspectSource } from "../inspect/local-source.js";
 import type { Logger } from "../logger.js";
 import { StuiService } from "../service.js";
+import { InspectFlagError, inspectFlag, parsePort } from "./inspect-flag.js";
 
 const USAGE = `usage: stui serve [--config FILE] [options]
 
@@ -48,6 +51,8 @@ options:
   --store PATH             session store directory (env STUI_STORE_PATH; default ./stui-data)
   --log-level LEVEL        fatal, error, warn, info, debug, trace (env STUI_LOG_LEVEL; default info)
   --metrics-port PORT      Prometheus metrics on 127.0.0.1:PORT/metrics (env STUI_METRICS_PORT)
+  --inspect [PORT]         the web inspector of this instance on 127.0.0.1:PORT (default a free
+                           port); its URL, with its token, is logged as "inspector: <url>"
   -h, --help               this text`;
 
 /** How long a clean stop may take before the process exits anyway. */
@@ -57,9 +62,10 @@ export async function run(argv: string[]): Promise<number> {
   let values;
   try {
     values = parseArgs({
-      args: argv,
+      args: inspectFlag(argv),
       options: {
         config: { type: "string", short: "c" },
+        inspect: { type: "string" },
         "nats-url": { type: "string" },
         "instance-id": { type: "string" },
         store: { type: "string" },
@@ -77,6 +83,14 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  let inspectPort: number | null;
+  try {
+    inspectPort = values.inspect === undefined ? null : parsePort(values.inspect, "--inspect");
+  } catch (error) {
+    if (!(error instanceof InspectFlagError)) throw error;
+    console.error(`stui serve: ${error.message}\n\n${USAGE}`);
+    return 2;
+  }
   let loaded: LoadedConfig;
   try {
     loaded = await readConfig(values.config ?? null, process.env, {
@@ -93,7 +107,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const code = await serve(loaded.config, loaded.warnings);
+  const code = await serve(loaded.config, loaded.warnings, inspectPort);
   // Whatever might still hold the event loop (a stuck socket, a log transport) must not keep a
   // stopped service alive.
   setTimeout(() => process.exit(code), 2000).unref();
@@ -119,7 +133,7 @@ const asLogger = (log: Pino): Logger => ({
   debug: (obj, msg) => log.debug(obj, msg),
 });
 
-async function serve(config: ServeConfig, warnings: readonly string[] = []): Promise<number> {
+async function serve(config: ServeConfig, warnings: readonly string[], inspectPort: number | null): Promise<number> {
   const log = makeLogger(config.log_level);
   for (const warning of warnings) log.warn(warning);
   const logger = asLogger(log);
@@ -146,6 +160,25 @@ async function serve(config: ServeConfig, warnings: readonly string[] = []): Pro
     return started;
   }
   service = started;
+  let inspector: Inspector | null = null;
+  if (inspectPort !== null) {
+    try {
+      inspector = await openInspector({
+        source: new LocalInspectSource(started.inspection, instanceId),
+        logger,
+        port: inspectPort,
+        bridge: { only: [instanceId] },
+      });
+    } catch (error) {
+      log.fatal(
+        { inspect_port: inspectPort },
+        `cannot serve the inspector on 127.0.0.1:${inspectPort}: ${listenFailure(error, "--inspect")}`,
+      );
+      await started.stop();
+      metricsServer?.server.close();
+      return 1;
+    }
+  }
   const listening = {
     instance_id: instanceId,
     nats: natsOptionsOf(config).servers,
@@ -158,6 +191,7 @@ async function serve(config: ServeConfig, warnings: readonly string[] = []): Pro
     metrics: metricsServer === null ? null : `http://127.0.0.1:${metricsServer.port}/metrics`,
   };
   log.info(listening, "stui serve: listening");
+  if (inspector !== null) log.info({ inspector: inspector.url }, `inspector: ${inspector.url}`);
 
   const running = service;
   return new Promise<number>((resolve) => {
@@ -175,6 +209,7 @@ async function serve(config: ServeConfig, warnings: readonly string[] = []): Pro
       }, STOP_DEADLINE_MS);
       void (async () => {
         try {
+          await inspector?.close();
           const unpublished = await running.stop();
           metricsServer?.server.close();
           if (unpublished > 0) log.error({ unpublished_events: unpublished }, "stopped without publishing every event");
@@ -234,6 +269,7 @@ async function startService(
       images: imagesOf(config),
       policy: managerPolicyOf(config),
       events: eventOptionsOf(config),
+      ...(config.inspect === undefined ? {} : { inspect: { maxShare: config.inspect.max_share } }),
       ...(config.limits?.max_body_bytes === undefined ? {} : { maxBodyBytes: config.limits.max_body_bytes }),
       logger,
       onAnswer: (endpoint, response, seconds) => metrics.answered(endpoint, response, seconds),
@@ -256,9 +292,9 @@ async function startService(
   }
 }
 
-function listenFailure(error: unknown): string {
+function listenFailure(error: unknown, setting = "metrics_port"): string {
   const code = error instanceof Error && "code" in error ? error.code : null;
-  if (code === "EADDRINUSE") return "the port is in use (set metrics_port to another port, or 0 for any free one)";
+  if (code === "EADDRINUSE") return `the port is in use (set ${setting} to another port, or 0 for any free one)`;
   if (code === "EACCES") return "permission denied (ports below 1024 need privileges)";
   return error instanceof Error ? error.message : String(error);
 }

@@ -208,7 +208,7 @@ export class InspectBridge {
     const first = batch.records[0];
     if (instance === undefined || first === undefined) return;
     const last = batch.records.at(-1)?.seq ?? first.seq;
-    if (instance.synced && first.seq > instance.lastSeq + 1) {
+    if (instance.synced && (first.seq > instance.lastSeq + 1 || last - first.seq + 1 !== batch.records.length)) {
       // Records were lost on the way (dropped by the instance, or missed here): a fresh view soon.
       instance.synced = false;
       setTimeout(() => void this.attach(instance), 200).unref();

@@ -35,8 +35,17 @@ export class InspectionRecorder {
   private buffer: Pending[] = [];
   /** Safe copies of the parts of contexts, by object: a part an assign left alone is not copied again. */
   private readonly copies = new WeakMap<object, JsonValue>();
-  /** The same as JSON text, for records: a part an assign left alone is not written again. */
+  /**
+   * The same as JSON text, for records: a part an assign left alone, or an event also seen as an
+   * action's parameter, is not written again (xstate's values are not changed once made).
+   */
   private readonly texts = new WeakMap<object, string>();
+  /**
+   * Each live actor's context in its last record taken: its next snapshot is sent as a `change`
+   * (the keys that differ) against it. Forgotten when a record of the actor is dropped, so that
+   * its next one is whole again.
+   */
+  private readonly lastContexts = new Map<string, unknown>();
   /** A transition's JSON in a microstep record, by transition: they are the machine's, they do not change. */
   private readonly transitionTexts = new WeakMap<object, string>();
   /** The last record's time and its ISO text: most records share their millisecond with the one before. */
@@ -45,6 +54,8 @@ export class InspectionRecorder {
   private sequence = 0;
   private droppedCount = 0;
   private recording = false;
+  /** While set, what happens is counted as dropped, not kept: inspection is over its share of time. */
+  private shedding = false;
   private readonly capacity: number;
   private readonly limits: SafeLimits;
   private readonly now: () => number;
@@ -67,8 +78,15 @@ export class InspectionRecorder {
     const ended = event.type === "@xstate.snapshot" && ENDED.has(statusOf(event.snapshot));
     if (ended) this.live.delete(ref.sessionId);
     if (!this.recording) return;
+    if (this.shedding) {
+      this.sequence += 1;
+      this.droppedCount += 1;
+      this.lastContexts.delete(ref.sessionId);
+      return;
+    }
     if (this.buffer.length >= this.capacity) {
-      this.buffer.shift();
+      const lost = this.buffer.shift();
+      if (lost !== undefined) this.lastContexts.delete(lost.ref.sessionId);
       this.droppedCount += 1;
     }
     this.buffer.push({ seq: ++this.sequence, at: this.now(), event, ref, ended });
@@ -81,7 +99,15 @@ export class InspectionRecorder {
       this.definitionsSent.clear();
     }
     this.recording = on;
-    if (!on) this.buffer = [];
+    if (!on) {
+      this.buffer = [];
+      this.lastContexts.clear();
+    }
+  }
+
+  /** Drops (and counts) what happens instead of keeping it, while `on`: the link's time budget. */
+  setShedding(on: boolean): void {
+    this.shedding = on;
   }
 
   get isRecording(): boolean {
@@ -151,14 +177,11 @@ export class InspectionRecorder {
         return (
           `${base},"kind":"event"` +
           `,"source_id":${JSON.stringify((event.sourceRef as unknown as ActorLike | undefined)?.sessionId ?? null)}` +
-          `${field("event_type", event.event.type)},"event":${toSafeJsonText(event.event, this.limits)}}`
+          `${field("event_type", event.event.type)},"event":${this.valueText(event.event)}}`
         );
       case "@xstate.snapshot":
       case "@xstate.transition":
-        return (
-          `${base},"kind":"${ended ? "stopped" : "snapshot"}"${field("event_type", event.event.type)}` +
-          `,"snapshot":${this.snapshotText(event.snapshot)}}`
-        );
+        return this.snapshotRecordText(base, ref.sessionId, event.event.type, event.snapshot, ended);
       case "@xstate.microstep": {
         let transitions = "[";
         for (let i = 0; i < event._transitions.length; i++) {
@@ -176,56 +199,118 @@ export class InspectionRecorder {
         }
         return (
           `${base},"kind":"microstep"${field("event_type", event.event.type)}` +
-          `,"value":${toSafeJsonText(valueOf(event.snapshot), this.limits)},"transitions":${transitions}]}`
+          `,"value":${this.valueText(valueOf(event.snapshot))},"transitions":${transitions}]}`
         );
       }
       case "@xstate.action":
         return (
           `${base},"kind":"action"${field("action_type", event.action.type)}` +
-          `,"params":${toSafeJsonText(event.action.params, this.limits)}}`
+          `,"params":${this.contextText(event.action.params)}}`
         );
     }
   }
 
-  /** `JSON.stringify(this.snapshotOf(snapshot))`, written directly. */
-  private snapshotText(snapshot: unknown): string {
+  /**
+   * A snapshot's record: a `change` (status, value, children, and only the context keys that
+   * differ, by identity, from the actor's last record) when that record was taken and both
+   * contexts are plain objects; else the whole `snapshot` (or `stopped`).
+   */
+  private snapshotRecordText(
+    base: string,
+    actorId: string,
+    eventType: unknown,
+    snapshot: unknown,
+    ended: boolean,
+  ): string {
     const s = (snapshot ?? {}) as { status?: unknown; value?: unknown; context?: unknown; children?: unknown };
-    let children = "[";
-    if (s.children !== null && typeof s.children === "object") {
-      for (const c of Object.values(s.children)) {
-        const id = (c as { sessionId?: unknown } | undefined)?.sessionId;
-        if (typeof id === "string") children += (children === "[" ? "" : ",") + JSON.stringify(id);
-      }
+    const head = `${base},"kind":"${ended ? "stopped" : "snapshot"}"${field("event_type", eventType)}`;
+    if (ended) {
+      this.lastContexts.delete(actorId);
+      return `${head},"snapshot":${this.snapshotText(s)}}`;
+    }
+    const before = this.lastContexts.get(actorId);
+    const change =
+      this.lastContexts.has(actorId) && (before === s.context || (isPlainObject(before) && isPlainObject(s.context)))
+        ? this.changeText(before, s.context)
+        : null;
+    this.lastContexts.set(actorId, s.context);
+    if (change === null) return `${head},"snapshot":${this.snapshotText(s)}}`;
+    return (
+      `${base},"kind":"change"${field("event_type", eventType)},"status":${JSON.stringify(statusOf(s))}` +
+      `,"value":${this.valueText(s.value ?? null)},"children":${childrenText(s.children)}${change}}`
+    );
+  }
+
+  /** `JSON.stringify(this.snapshotOf(snapshot))`, written directly. */
+  private snapshotText(s: { value?: unknown; context?: unknown; children?: unknown }): string {
+    return (
+      `{"status":${JSON.stringify(statusOf(s))},"value":${this.valueText(s.value ?? null)}` +
+      `,"context":${this.contextText(s.context)},"children":${childrenText(s.children)}}`
+    );
+  }
+
+  /**
+   * `,"set":{…}`, `,"patch":{…}` and `,"unset":[…]` (each left out when empty) that turn `before`
+   * into `after`, field by field: a field whose value is a new object (or map) with fields of its
+   * own is said as a patch of the old one, down to `PATCH_DEPTH` levels. `null` when that cannot be
+   * said field by field: either is not a plain object or a map with string keys, or has more fields
+   * than the copy keeps (it would cut them).
+   */
+  private changeText(before: unknown, after: unknown, depth = 0): string | null {
+    if (before === after) return "";
+    const beforeKeys = fieldNames(before);
+    const afterKeys = fieldNames(after);
+    if (beforeKeys === null || afterKeys === null) return null;
+    if (depth > 0 && Math.max(beforeKeys.length, afterKeys.length) > this.limits.maxItems) return null;
+    let set = "";
+    let patch = "";
+    for (const key of afterKeys) {
+      // As in the copy, where it is an assignment, not a field.
+      if (key === "__proto__") continue;
+      const part = fieldOf(after, key);
+      const had = hasField(before, key);
+      if (had && (fieldOf(before, key) === part || isRedacted(key))) continue;
+      const nested = had && depth + 1 < PATCH_DEPTH ? this.changeText(fieldOf(before, key), part, depth + 1) : null;
+      if (nested === "") continue;
+      if (nested !== null) patch += `${patch === "" ? "" : ","}${JSON.stringify(key)}:{${nested.slice(1)}}`;
+      else set += `${set === "" ? "" : ","}${JSON.stringify(key)}:${this.partText(key, part)}`;
+    }
+    let unset = "";
+    for (const key of beforeKeys) {
+      if (key !== "__proto__" && !hasField(after, key)) unset += `${unset === "" ? "" : ","}${JSON.stringify(key)}`;
     }
     return (
-      `{"status":${JSON.stringify(statusOf(snapshot))},"value":${toSafeJsonText(s.value ?? null, this.limits)}` +
-      `,"context":${this.contextText(s.context)},"children":${children}]}`
+      `${set === "" ? "" : `,"set":{${set}}`}${patch === "" ? "" : `,"patch":{${patch}}`}` +
+      `${unset === "" ? "" : `,"unset":[${unset}]`}`
     );
   }
 
   /** `JSON.stringify(this.contextOf(context))`, each part written once per object. */
   private contextText(context: unknown): string {
-    if (context === null || typeof context !== "object" || Object.getPrototypeOf(context) !== Object.prototype) {
-      return toSafeJsonText(context ?? null, this.limits);
-    }
+    if (!isPlainObject(context)) return toSafeJsonText(context ?? null, this.limits);
     let out = "{";
     for (const key of Object.keys(context)) {
       // As in the copy, where it is an assignment, not a field.
       if (key === "__proto__") continue;
-      const part = (context as Record<string, unknown>)[key];
-      let text: string;
-      if (isRedacted(key)) text = '"[redacted]"';
-      else if (part === null || typeof part !== "object") text = toSafeJsonText(part, this.limits);
-      else {
-        const known = this.texts.get(part);
-        if (known === undefined) {
-          text = toSafeJsonText(part, this.limits);
-          this.texts.set(part, text);
-        } else text = known;
-      }
-      out += `${out === "{" ? "" : ","}${JSON.stringify(key)}:${text}`;
+      out += `${out === "{" ? "" : ","}${JSON.stringify(key)}:${this.partText(key, context[key])}`;
     }
     return `${out}}`;
+  }
+
+  /** A context field's value as JSON: redacted by its name, else `valueText`. */
+  private partText(key: string, part: unknown): string {
+    return isRedacted(key) ? '"[redacted]"' : this.valueText(part);
+  }
+
+  /** `toSafeJsonText(value)`, written once per object. */
+  private valueText(value: unknown): string {
+    if (value === null || typeof value !== "object") return toSafeJsonText(value, this.limits);
+    let text = this.texts.get(value);
+    if (text === undefined) {
+      text = toSafeJsonText(value, this.limits);
+      this.texts.set(value, text);
+    }
+    return text;
   }
 
   /** `definitionOf(ref, false)` as JSON. */
@@ -306,6 +391,46 @@ interface Pending {
 function field(name: string, value: unknown): string {
   const text = JSON.stringify(value) as string | undefined;
   return text === undefined ? "" : `,"${name}":${text}`;
+}
+
+/** How deep a change says fields of fields: the context's, theirs, and theirs. */
+const PATCH_DEPTH = 3;
+
+/** The field names of a plain object or of a map with string keys; `null` for anything else. */
+function fieldNames(value: unknown): string[] | null {
+  if (isPlainObject(value)) return Object.keys(value);
+  if (!(value instanceof Map)) return null;
+  const names: string[] = [];
+  for (const key of (value as Map<unknown, unknown>).keys()) {
+    if (typeof key !== "string") return null;
+    names.push(key);
+  }
+  return names;
+}
+
+/** A field of what `fieldNames` accepted. */
+function fieldOf(value: unknown, key: string): unknown {
+  return value instanceof Map ? (value as Map<string, unknown>).get(key) : (value as Record<string, unknown>)[key];
+}
+
+function hasField(value: unknown, key: string): boolean {
+  return value instanceof Map ? (value as Map<string, unknown>).has(key) : Object.hasOwn(value as object, key);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** A snapshot's children (a record of refs) as a JSON array of their actor ids. */
+function childrenText(children: unknown): string {
+  let out = "[";
+  if (children !== null && typeof children === "object") {
+    for (const c of Object.values(children)) {
+      const id = (c as { sessionId?: unknown } | undefined)?.sessionId;
+      if (typeof id === "string") out += (out === "[" ? "" : ",") + JSON.stringify(id);
+    }
+  }
+  return `${out}]`;
 }
 
 function statusOf(snapshot: unknown): string {

@@ -43,8 +43,18 @@ const REDACTED = new Set([
   "frame",
 ]);
 
+/** The answers for the field names seen so far (a few hundred in practice; bounded all the same). */
+const redactedKnown = new Map<string, boolean>();
+
 /** Whether a field of this name is never shown. */
-export const isRedacted = (key: string): boolean => REDACTED.has(key.toLowerCase().replace(/[_-]/g, ""));
+export const isRedacted = (key: string): boolean => {
+  let known = redactedKnown.get(key);
+  if (known === undefined) {
+    known = REDACTED.has(key.toLowerCase().replace(/[_-]/g, ""));
+    if (redactedKnown.size < 4096) redactedKnown.set(key, known);
+  }
+  return known;
+};
 
 /** Whether `value` is an actor ref (what xstate puts in snapshots and events). */
 const actorIdOf = (value: object): string | null => {
@@ -124,7 +134,8 @@ export function toSafeJson(value: unknown, limits: SafeLimits = DEFAULT_LIMITS):
 /** One `toSafeJsonText` call's budget and path (module functions, not closures: nothing made per call). */
 interface Walk {
   readonly limits: SafeLimits;
-  readonly seen: WeakSet<object>;
+  /** The objects being written, outermost first: at most `maxDepth` of them, so a scan is cheap. */
+  readonly path: object[];
   nodes: number;
 }
 
@@ -133,7 +144,7 @@ interface Walk {
  * value for value and budget for budget, for what is sent rather than kept.
  */
 export function toSafeJsonText(value: unknown, limits: SafeLimits = DEFAULT_LIMITS): string {
-  return textOf({ limits, seen: new WeakSet(), nodes: 0 }, value, 0);
+  return textOf({ limits, path: [], nodes: 0 }, value, 0);
 }
 
 function textOf(w: Walk, v: unknown, depth: number): string {
@@ -169,9 +180,9 @@ function textOf(w: Walk, v: unknown, depth: number): string {
     const name = JSON.stringify(v.name) as string | undefined;
     return name === undefined ? `{"message":${message}}` : `{"$error":${name},"message":${message}}`;
   }
-  if (w.seen.has(v)) return '"[circular]"';
+  if (w.path.includes(v)) return '"[circular]"';
   if (depth >= w.limits.maxDepth) return '"[deeper]"';
-  w.seen.add(v);
+  w.path.push(v);
   try {
     if (Array.isArray(v)) return itemsText(w, v, depth);
     if (v instanceof Set) return itemsText(w, [...(v as Set<unknown>)], depth);
@@ -185,7 +196,7 @@ function textOf(w: Walk, v: unknown, depth: number): string {
     }
     return objectText(w, v as Record<string, unknown>, depth);
   } finally {
-    w.seen.delete(v);
+    w.path.pop();
   }
 }
 

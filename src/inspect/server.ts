@@ -72,7 +72,8 @@ export async function startInspectorServer(options: InspectorServerOptions): Pro
     if (!hostOk(req)) return refuse(res, 421, `this inspector answers on ${HOST}:${port} only`);
     if (req.method !== "GET" && req.method !== "HEAD") return refuse(res, 405, "only GET");
     if (url.pathname !== "/") return refuse(res, 404, "not found: the inspector is at /");
-    if (!tokenOk(url)) return refuse(res, 403, "the token is missing or wrong: open the URL `stui inspect` printed");
+    if (!tokenOk(url))
+      return refuse(res, 403, "the token is missing or wrong: open the URL the inspector printed (`inspector: …`)");
     res.writeHead(200, {
       "content-type": "text/html; charset=utf-8",
       "cache-control": "no-store",

@@ -10,6 +10,7 @@
 import { WebSocket } from "ws";
 import type { Logger } from "../logger.js";
 import type { InspectActor, InspectRecord, InspectSnapshot } from "../protocol/inspect.js";
+import { applyContextChange } from "../protocol/inspect-change.js";
 import type { PageMessage, PageSink } from "./bridge.js";
 
 /** The version of the format written, as `_version`. */
@@ -59,6 +60,8 @@ interface StatelySnapshot {
 export class StatelyConverter {
   private readonly parents = new Map<string, string | undefined>();
   private readonly definitions = new Map<string, string>();
+  /** Each actor's last context, which a `change` record is applied to. */
+  private readonly contexts = new Map<string, unknown>();
   private counter = 0;
 
   convert(message: PageMessage): StatelyEvent[] {
@@ -68,8 +71,11 @@ export class StatelyConverter {
         for (const [machineId, definition] of Object.entries(definitions)) {
           this.definitions.set(`${instance_id}/${machineId}`, JSON.stringify(definition));
         }
-        for (const actor of actors)
-          this.parents.set(this.key(instance_id, actor.actor_id), this.parentKey(instance_id, actor));
+        for (const actor of actors) {
+          const key = this.key(instance_id, actor.actor_id);
+          this.parents.set(key, this.parentKey(instance_id, actor));
+          this.contexts.set(key, actor.snapshot.context);
+        }
         return actors.map((actor) => this.actor(instance_id, actor, message.at));
       }
       case "batch":
@@ -106,16 +112,28 @@ export class StatelyConverter {
           },
         ];
       case "snapshot":
+      case "change":
       case "stopped": {
+        const snapshot =
+          record.kind === "change"
+            ? {
+                status: record.status,
+                value: record.value,
+                context: applyContextChange(this.contexts.get(sessionId) ?? null, record),
+              }
+            : plain(record.snapshot);
         const event: StatelyEvent = {
           type: "@xstate.snapshot",
           sessionId,
           rootId: this.rootOf(sessionId),
           event: { type: record.event_type },
-          snapshot: plain(record.snapshot),
+          snapshot,
           ...this.stamp(at),
         };
-        if (record.kind === "stopped") this.parents.delete(sessionId);
+        if (record.kind === "stopped") {
+          this.parents.delete(sessionId);
+          this.contexts.delete(sessionId);
+        } else this.contexts.set(sessionId, snapshot.context);
         return [event];
       }
       case "microstep":

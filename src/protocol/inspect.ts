@@ -40,6 +40,30 @@ export const InspectActor = z.object({
 });
 export type InspectActor = z.infer<typeof InspectActor>;
 
+/** Of a context (or of one of its fields): what changed, field by field; each part left out when empty. */
+interface ContextChangeShape {
+  set?: Record<string, unknown> | undefined;
+  patch?: Record<string, ContextChangeShape> | undefined;
+  unset?: string[] | undefined;
+}
+const ContextChange: z.ZodObject<{
+  set: z.ZodOptional<z.ZodRecord<z.ZodString, z.ZodType<unknown>>>;
+  patch: z.ZodOptional<z.ZodRecord<z.ZodString, z.ZodType<ContextChangeShape>>>;
+  unset: z.ZodOptional<z.ZodArray<z.ZodString>>;
+}> = z.object({
+  /** Fields with a new value, whole. */
+  set: z.record(z.string(), Json).optional(),
+  /** Fields whose value changed in only some of its own fields, each said as a change of its own. */
+  patch: z
+    .record(
+      z.string(),
+      z.lazy(() => ContextChange),
+    )
+    .optional(),
+  /** Fields that went. */
+  unset: z.array(z.string()).optional(),
+});
+
 const base = {
   /** 1, 2, 3… per instance while attached: a gap is a dropped record. */
   seq: z.number().int().min(1),
@@ -66,7 +90,24 @@ export const InspectRecord = z.discriminatedUnion("kind", [
     event_type: z.string(),
     event: Json,
   }),
+  /** The whole snapshot: the actor's first since the attach, or one that cannot be said as a `change`. */
   z.object({ ...base, kind: z.literal("snapshot"), event_type: z.string(), snapshot: InspectSnapshot }),
+  /**
+   * A snapshot said against the actor's previous `snapshot` or `change` on this stream: its status,
+   * value and children whole, and of its context only the fields that changed: new values whole
+   * (`set`), objects changed in some of their fields said as changes of their own (`patch`), fields
+   * that went (`unset`); each left out when empty. A receiver that missed the previous one (a gap in `seq`)
+   * cannot apply it and attaches again for a fresh view.
+   */
+  z.object({
+    ...base,
+    kind: z.literal("change"),
+    event_type: z.string(),
+    status: z.string(),
+    value: Json,
+    children: z.array(z.string()),
+    ...ContextChange.shape,
+  }),
   /** Its last snapshot: the actor is gone. */
   z.object({ ...base, kind: z.literal("stopped"), event_type: z.string(), snapshot: InspectSnapshot }),
   z.object({
@@ -84,7 +125,10 @@ export type InspectRecord = z.infer<typeof InspectRecord>;
 export const InspectBatch = z.object({
   instance_id: ImageId,
   records: z.array(InspectRecord),
-  /** Records dropped since the instance started, because its buffer was full. */
+  /**
+   * Records dropped since the instance started: its buffer was full, or inspection had taken more
+   * than its share of the instance's time (`inspect.max_share`).
+   */
   dropped: Count,
 });
 export type InspectBatch = z.infer<typeof InspectBatch>;
