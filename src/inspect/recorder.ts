@@ -36,8 +36,9 @@ export class InspectionRecorder {
   /** Safe copies of the parts of contexts, by object: a part an assign left alone is not copied again. */
   private readonly copies = new WeakMap<object, JsonValue>();
   /**
-   * The same as JSON text, for records: a part an assign left alone, or an event also seen as an
-   * action's parameter, is not written again (xstate's values are not changed once made).
+   * The same as JSON text, for whole snapshots: a part an assign left alone is not written again
+   * (xstate's values are not changed once made). Only contexts' parts: an entry for every event
+   * would cost the collector more than writing them.
    */
   private readonly texts = new WeakMap<object, string>();
   /**
@@ -205,7 +206,7 @@ export class InspectionRecorder {
       case "@xstate.action":
         return (
           `${base},"kind":"action"${field("action_type", event.action.type)}` +
-          `,"params":${this.contextText(event.action.params)}}`
+          `,"params":${this.valueText(event.action.params)}}`
         );
     }
   }
@@ -273,7 +274,7 @@ export class InspectionRecorder {
       const nested = had && depth + 1 < PATCH_DEPTH ? this.changeText(fieldOf(before, key), part, depth + 1) : null;
       if (nested === "") continue;
       if (nested !== null) patch += `${patch === "" ? "" : ","}${JSON.stringify(key)}:{${nested.slice(1)}}`;
-      else set += `${set === "" ? "" : ","}${JSON.stringify(key)}:${this.partText(key, part)}`;
+      else set += `${set === "" ? "" : ","}${JSON.stringify(key)}:${isRedacted(key) ? REDACTED : this.valueText(part)}`;
     }
     let unset = "";
     for (const key of beforeKeys) {
@@ -292,23 +293,24 @@ export class InspectionRecorder {
     for (const key of Object.keys(context)) {
       // As in the copy, where it is an assignment, not a field.
       if (key === "__proto__") continue;
-      out += `${out === "{" ? "" : ","}${JSON.stringify(key)}:${this.partText(key, context[key])}`;
+      const part = context[key];
+      out += `${out === "{" ? "" : ","}${JSON.stringify(key)}:${isRedacted(key) ? REDACTED : this.partText(part)}`;
     }
     return `${out}}`;
   }
 
-  /** A context field's value as JSON: redacted by its name, else `valueText`. */
-  private partText(key: string, part: unknown): string {
-    return isRedacted(key) ? '"[redacted]"' : this.valueText(part);
+  /** `toSafeJsonText(value)`. */
+  private valueText(value: unknown): string {
+    return toSafeJsonText(value, this.limits);
   }
 
-  /** `toSafeJsonText(value)`, written once per object. */
-  private valueText(value: unknown): string {
-    if (value === null || typeof value !== "object") return toSafeJsonText(value, this.limits);
-    let text = this.texts.get(value);
+  /** `toSafeJsonText(part)` of a context's part, written once per object. */
+  private partText(part: unknown): string {
+    if (part === null || typeof part !== "object") return toSafeJsonText(part, this.limits);
+    let text = this.texts.get(part);
     if (text === undefined) {
-      text = toSafeJsonText(value, this.limits);
-      this.texts.set(value, text);
+      text = toSafeJsonText(part, this.limits);
+      this.texts.set(part, text);
     }
     return text;
   }
@@ -392,6 +394,8 @@ function field(name: string, value: unknown): string {
   const text = JSON.stringify(value) as string | undefined;
   return text === undefined ? "" : `,"${name}":${text}`;
 }
+
+const REDACTED = '"[redacted]"';
 
 /** How deep a change says fields of fields: the context's, theirs, and theirs. */
 const PATCH_DEPTH = 3;
