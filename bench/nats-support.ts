@@ -80,8 +80,14 @@ const SELF = fileURLToPath(import.meta.url);
 export const CHILD_ECHO = "bench.echo.child-process";
 
 /** The same service in a child Node process (this file with `--serve`); stopped by pid. */
+/** `STUI_BENCH_CPU_PROF=DIR`: the service child writes its CPU profile (`--cpu-prof`) into DIR when it stops. */
+function cpuProfileFlags(): string[] {
+  const dir = process.env["STUI_BENCH_CPU_PROF"];
+  return dir === undefined || dir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+}
+
 export async function startChild(config: ServiceConfig): Promise<RunningService> {
-  const child = spawnNode(["--import", "tsx", SELF, "--serve", JSON.stringify(config)]);
+  const child = spawnNode([...cpuProfileFlags(), "--import", "tsx", SELF, "--serve", JSON.stringify(config)]);
   try {
     await child.waitForLine(/^ready$/, { timeoutMs: 60_000 });
   } catch (error) {
