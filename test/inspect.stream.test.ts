@@ -9,7 +9,7 @@
  */
 import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { assign, createActor, createMachine, setup } from "xstate";
+import { assign, createActor, createMachine, fromCallback, sendTo, setup } from "xstate";
 import { InspectLink } from "../src/actors/inspect-link.js";
 import { InspectionRecorder } from "../src/inspect/recorder.js";
 import { toSafeJson, toSafeJsonText } from "../src/inspect/safe.js";
@@ -194,6 +194,28 @@ describe("inspection - the recorder", () => {
     ).toMatchObject({ kind: "snapshot", snapshot: { context: { count: 4 } } });
     actor.stop();
     other.stop();
+  });
+
+  it("records a snapshot only when it is not the very one the actor's last record had", () => {
+    const echo = fromCallback(() => () => undefined);
+    const host = setup({ actors: { echo } }).createMachine({
+      id: "host",
+      invoke: { src: "echo", id: "echo" },
+      on: { PING: { actions: sendTo("echo", { type: "PONG" }) } },
+    });
+    const recorder = new InspectionRecorder();
+    const actor = createActor(host, { inspect: recorder.observe }).start();
+    recorder.setRecording(true);
+    for (let n = 0; n < 5; n++) actor.send({ type: "PING" });
+    const records = recorder.take();
+    const echoId = records.find((r) => r.kind === "event" && r.event_type === "PONG")?.actor_id;
+    expect(records.filter((r) => r.kind === "event" && r.actor_id === echoId)).toHaveLength(5);
+    // The callback's snapshot never changes: said once, then not again.
+    expect(records.filter((r) => r.actor_id === echoId && (r.kind === "snapshot" || r.kind === "change"))).toHaveLength(
+      1,
+    );
+    expect(records.map((r) => r.seq)).toEqual(records.map((_, n) => n + 1));
+    actor.stop();
   });
 
   it("applies a change's set, patch and unset to the previous context, ignoring a __proto__ field", () => {

@@ -47,6 +47,8 @@ export class InspectionRecorder {
    * its next one is whole again.
    */
   private readonly lastContexts = new Map<string, unknown>();
+  /** Each live actor's snapshot in its last record made (xstate's object, not a copy). */
+  private readonly lastSnapshots = new Map<string, unknown>();
   /** A transition's JSON in a microstep record, by transition: they are the machine's, they do not change. */
   private readonly transitionTexts = new WeakMap<object, string>();
   /** The last record's time and its ISO text: most records share their millisecond with the one before. */
@@ -79,19 +81,31 @@ export class InspectionRecorder {
     const ended = event.type === "@xstate.snapshot" && ENDED.has(statusOf(event.snapshot));
     if (ended) this.live.delete(ref.sessionId);
     if (!this.recording) return;
+    const snapshot = event.type === "@xstate.snapshot" ? event.snapshot : undefined;
+    if (ended) this.lastSnapshots.delete(ref.sessionId);
+    // The very snapshot the actor's last record had (a callback actor's, an event that changed
+    // nothing): there is nothing to say.
+    else if (snapshot !== undefined && this.lastSnapshots.get(ref.sessionId) === snapshot) return;
     if (this.shedding) {
       this.sequence += 1;
       this.droppedCount += 1;
-      this.lastContexts.delete(ref.sessionId);
+      this.forget(ref.sessionId);
       return;
     }
     if (this.buffer.length >= this.capacity) {
       const lost = this.buffer.shift();
-      if (lost !== undefined) this.lastContexts.delete(lost.ref.sessionId);
+      if (lost !== undefined) this.forget(lost.ref.sessionId);
       this.droppedCount += 1;
     }
+    if (snapshot !== undefined && !ended) this.lastSnapshots.set(ref.sessionId, snapshot);
     this.buffer.push({ seq: ++this.sequence, at: this.now(), event, ref, ended });
   };
+
+  /** A record of this actor was dropped: its next snapshot is recorded, and whole. */
+  private forget(actorId: string): void {
+    this.lastContexts.delete(actorId);
+    this.lastSnapshots.delete(actorId);
+  }
 
   /** Starts or stops turning events into records; starting forgets what was buffered. */
   setRecording(on: boolean): void {
@@ -103,6 +117,7 @@ export class InspectionRecorder {
     if (!on) {
       this.buffer = [];
       this.lastContexts.clear();
+      this.lastSnapshots.clear();
     }
   }
 
