@@ -127,7 +127,7 @@ export class InspectLink {
   /** Counts `ms` of inspection work against the share; the recorder sheds while it is overspent. */
   private spend(ms: number): void {
     this.allowance -= ms;
-    const over = this.allowance < 0;
+    const over = this.allowance < 0 && this.maxShare < 1;
     if (over && performance.now() - this.lastShedLog > 60_000) {
       this.lastShedLog = performance.now();
       this.logger.info(
@@ -136,7 +136,7 @@ export class InspectLink {
           "what happens is dropped (and counted) until it is back under",
       );
     }
-    this.recorder.setShedding(over && this.maxShare < 1);
+    this.recorder.setShedding(over);
   }
 
   private detach(body: unknown): InspectDetached | { error: string } {
