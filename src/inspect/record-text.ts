@@ -130,10 +130,7 @@ export class RecordWriter {
       return `${head},"snapshot":${this.snapshotText(s)}}`;
     }
     const before = this.lastContexts.get(actorId);
-    const change =
-      this.lastContexts.has(actorId) && (before === s.context || (isPlainObject(before) && isPlainObject(s.context)))
-        ? this.changeText(before, s.context)
-        : null;
+    const change = this.lastContexts.has(actorId) ? this.changeText(before, s.context) : null;
     this.lastContexts.set(actorId, s.context);
     if (change === null) return `${head},"snapshot":${this.snapshotText(s)}}`;
     return (
@@ -159,6 +156,8 @@ export class RecordWriter {
    */
   private changeText(before: unknown, after: unknown, depth = 0): string | null {
     if (before === after) return "";
+    // A context itself must be a plain object: what the page keeps of it is one.
+    if (depth === 0 && !(isPlainObject(before) && isPlainObject(after))) return null;
     const beforeKeys = fieldNames(before);
     const afterKeys = fieldNames(after);
     if (beforeKeys === null || afterKeys === null) return null;

@@ -113,7 +113,7 @@ export class InspectionRecorder {
     return this.sequence;
   }
 
-  /** Records dropped because the buffer was full, since the start. */
+  /** Records dropped since the start: the buffer was full, or inspection was over its share of time. */
   get dropped(): number {
     return this.droppedCount;
   }
