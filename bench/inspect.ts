@@ -2,7 +2,7 @@
  * `npm run bench -- inspect`: what an attached inspector costs the service. The service runs in a
  * child Node process (so that the inspector's own decoding is not counted against it) on a
  * private nats-server, with `STUI_BENCH_INSPECT_IMAGES` (5) image-sims. Rounds take turns,
- * unattached then attached, `STUI_BENCH_INSPECT_ROUNDS` (3) each:
+ * unattached then attached, `STUI_BENCH_INSPECT_ROUNDS` (5) each:
  *
  * - API requests per second, 32 at a time: `Evaluate 3 + 4` (through the image's connection actor:
  *   an event, a request, its settling, snapshots) and `GetImageConnectionStatus`;
@@ -13,7 +13,7 @@
  * `stui.inspect.bench.events`, counting the records it got and those the instance dropped. The
  * ratio attached / unattached is the figure; the target is at least 0.95 of the throughput. It is
  * measured twice, each with its own service and baseline: with inspection's default share of the
- * service's time (`inspect.max_share` 0.05: beyond it records are dropped) and with no limit
+ * service's time (`inspect.max_share` 0.02: beyond it records are dropped) and with no limit
  * (`max_share` 1: every record made and sent, whatever it costs). Figures only.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -23,6 +23,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { StuiClient } from "../src/client.js";
+import { DEFAULT_MAX_SHARE } from "../src/actors/inspect-link.js";
 import { inspectSubjects } from "../src/protocol/inspect.js";
 import { startImageSim, type ImageSimHandle } from "../test/helpers/image-sim.js";
 import { startNatsServer } from "../test/helpers/nats-server.js";
@@ -31,11 +32,9 @@ import { fmt, percentile, printTable } from "./harness.js";
 import { concurrent, EventWatch, startChild, statusIs } from "./nats-support.js";
 
 const IMAGES = Number(process.env.STUI_BENCH_INSPECT_IMAGES ?? 5);
-const ROUNDS = Number(process.env.STUI_BENCH_INSPECT_ROUNDS ?? 3);
-const REQUESTS = Number(process.env.STUI_BENCH_INSPECT_N ?? 2000);
+const ROUNDS = Number(process.env.STUI_BENCH_INSPECT_ROUNDS ?? 5);
+const REQUESTS = Number(process.env.STUI_BENCH_INSPECT_N ?? 6000);
 const KILLS = Number(process.env.STUI_BENCH_INSPECT_KILLS ?? 5);
-/** The service's default `inspect.max_share`. */
-const DEFAULT_SHARE = 0.05;
 
 interface Sample {
   evaluate: number[];
@@ -226,7 +225,7 @@ export async function run(): Promise<void> {
   const rows: string[][] = [];
   const notes: string[] = [];
   for (const [share, label] of [
-    [DEFAULT_SHARE, `max_share ${DEFAULT_SHARE} (default)`],
+    [DEFAULT_MAX_SHARE, `max_share ${DEFAULT_MAX_SHARE} (default)`],
     [1, "max_share 1 (no limit)"],
   ] as const) {
     const m = await measure(share);

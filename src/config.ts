@@ -11,6 +11,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { EventPublisherOptions } from "./actors/event-publisher.js";
 import { DEFAULT_NATS_URL, type NatsOptions } from "./actors/nats-link.js";
+import { DEFAULT_MAX_SHARE } from "./actors/inspect-link.js";
 import type { ConnectionPolicy } from "./machines/connection-policy.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
 import { ImageId } from "./protocol/primitives.js";
@@ -132,7 +133,7 @@ export const ServeConfig = z
          * The most of the instance's time inspection may take, over about a second: beyond it,
          * records are dropped and counted until it is back under. 1: no limit. @default 0.05
          */
-        max_share: z.number().gt(0).max(1).default(0.05),
+        max_share: z.number().gt(0).max(1).default(DEFAULT_MAX_SHARE),
       })
       .strict()
       .optional(),
