@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { EventPublisherOptions } from "./actors/event-publisher.js";
 import { DEFAULT_NATS_URL, type NatsOptions } from "./actors/nats-link.js";
 import { DEFAULT_MAX_SHARE } from "./actors/inspect-link.js";
+import { CurveClient, KeyFileError, readKeyFile, Z85Key } from "./curve.js";
 import type { ConnectionPolicy } from "./machines/connection-policy.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
 import { ImageId } from "./protocol/primitives.js";
@@ -65,7 +66,20 @@ export const ServeConfig = z
       .strict()
       .default({ kind: "file", path: "./stui-data", replicas: 1, bucket_prefix: "stui" }),
     images: z
-      .array(z.object({ id: ImageId, address: ZmqEndpoint, name: z.string().nullable().default(null) }).strict())
+      .array(
+        z
+          .object({
+            id: ImageId,
+            address: ZmqEndpoint,
+            name: z.string().nullable().default(null),
+            /** A CURVE-secured link: the image's public key (pinned) and this service's key file. */
+            curve: z
+              .object({ server_public_key: Z85Key, client_key_file: z.string().min(1, "expected a file path") })
+              .strict()
+              .optional(),
+          })
+          .strict(),
+      )
       .default([])
       .refine((images) => new Set(images.map((i) => i.id)).size === images.length, "image ids must be unique"),
     heartbeat: z
@@ -160,6 +174,8 @@ export interface ConfigFlags {
 /** A usable configuration, and what is worth a warning in it (`stui serve` logs them). */
 export interface LoadedConfig {
   readonly config: ServeConfig;
+  /** The configured images, with their CURVE keys read from their key files. */
+  readonly images: readonly ImageConfig[];
   readonly warnings: readonly string[];
 }
 
@@ -191,7 +207,7 @@ export async function readConfig(
     config.images.length === 0
       ? ["no images configured: the service runs with none until a ConnectImage request adds one"]
       : [];
-  return { config, warnings };
+  return { config, images: await imagesOf(config), warnings };
 }
 
 const EXTENSIONS: Readonly<Record<string, "JSON" | "YAML">> = { ".json": "JSON", ".yaml": "YAML", ".yml": "YAML" };
@@ -312,6 +328,11 @@ function relativeToFile(
   return {
     ...config,
     store: { ...config.store, path: resolve(["store", "path"], config.store.path) },
+    images: config.images.map((image) =>
+      image.curve === undefined
+        ? image
+        : { ...image, curve: { ...image.curve, client_key_file: path.resolve(dir, image.curve.client_key_file) } },
+    ),
     nats: {
       ...config.nats,
       ...(config.nats.creds_file === undefined
@@ -356,8 +377,25 @@ export function natsOptionsOf(config: ServeConfig): NatsOptions {
   });
 }
 
-export function imagesOf(config: ServeConfig): ImageConfig[] {
-  return config.images.map((i) => ({ id: i.id, address: i.address, name: i.name }));
+/** The configured images, each CURVE key file read and checked; a `ConfigError` names every one that is not usable. */
+export async function imagesOf(config: ServeConfig): Promise<ImageConfig[]> {
+  const problems: string[] = [];
+  const images = await Promise.all(
+    config.images.map(async (i, n): Promise<ImageConfig> => {
+      if (i.curve === undefined) return { id: i.id, address: i.address, name: i.name };
+      try {
+        const pair = await readKeyFile(i.curve.client_key_file);
+        const curve = new CurveClient(i.curve.server_public_key, pair, i.curve.client_key_file);
+        return { id: i.id, address: i.address, name: i.name, curve };
+      } catch (error) {
+        if (!(error instanceof KeyFileError)) throw error;
+        problems.push(`images[${n}] (${i.id}).curve.client_key_file: ${error.message}`);
+        return { id: i.id, address: i.address, name: i.name };
+      }
+    }),
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  return images;
 }
 
 export function managerPolicyOf(config: ServeConfig): Partial<ManagerPolicy> {

@@ -47,7 +47,7 @@ const commandOf = (pid: number): string => {
 };
 
 /** The `--name` of an image-sim command line, else `null`. */
-const simName = (command: string): string | null => command.match(/image-sim .*--name (\S+)\s*$/)?.[1] ?? null;
+const simName = (command: string): string | null => command.match(/image-sim .*--name (\S+)/)?.[1] ?? null;
 
 /** The demo's children now (nats-server and the sims), remembered for the clean-up checks. */
 function childrenOf(demoPid: number): number[] {
@@ -90,6 +90,10 @@ async function startDemoPane(): Promise<DemoPane> {
       .filter((n) => n !== null)
       .sort(),
   ).toEqual([...IDS]);
+  // Its images serve CURVE, and let in only the service's key.
+  for (const command of commands.filter((c) => simName(c) !== null)) {
+    expect(command).toMatch(/--curve-secret-key \S+image-key\.json --curve-client-key \S{40}/);
+  }
   const tempDir = commands.join(" ").match(/-sd (\S+)\/jetstream/)?.[1] ?? "";
   expect(tempDir).toMatch(/stui-demo-/);
   expect(existsSync(tempDir)).toBe(true);

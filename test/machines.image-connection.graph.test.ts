@@ -34,6 +34,7 @@ function eventsIn(snapshot: Snapshot): ImageConnectionEvent[] {
     { type: "LINK.UP", generation: generation - 1 },
     { type: "LINK.DOWN", generation, reason: "peer closed" },
     { type: "LINK.FAULT", generation, reason: "garbage" },
+    { type: "LINK.AUTH_FAILED", generation, reason: "AuthFailed: CURVE key refused" },
     { type: "LINK.SEND_FAILED", generation, id: "x", reason: "EAGAIN" },
     { type: "REQUEST", request: imageRequest("client-1", "evaluate", { code: "1" }) },
     { type: "DISCONNECT" },

@@ -200,6 +200,7 @@ describe("session manager machine - orphan timers", () => {
         at: "2026-11-25T12:00:00Z",
         reconnect_attempt: null,
         next_attempt_at: null,
+        failure: null,
       },
     });
     clock.increment(500);

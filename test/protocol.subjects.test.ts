@@ -33,6 +33,7 @@ describe("protocol subjects", () => {
         at,
         reconnect_attempt: null,
         next_attempt_at: null,
+        failure: null,
       },
     };
     const orphaned: StuiEvent = {

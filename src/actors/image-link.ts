@@ -1,7 +1,14 @@
 /**
  * The ZeroMQ link to one image: a DEALER socket living inside a callback actor. It reports the
- * ZMTP handshake (not the TCP connect) as `LINK.UP`, any loss as `LINK.DOWN`, decodes replies with
- * the protocol codec, and closes the socket (linger 0) when the actor is stopped.
+ * ZMTP handshake (not the TCP connect) as `LINK.UP`, any loss as `LINK.DOWN`, a handshake the
+ * peer and this link cannot agree on as `LINK.AUTH_FAILED`, decodes replies with the protocol
+ * codec, and closes the socket (linger 0) when the actor is stopped.
+ *
+ * With CURVE keys the socket is a CURVE client pinned to the image's public key. What tells an
+ * authentication failure, from libzmq's socket events: `handshake:error:auth` (the image's ZAP
+ * handler refused this service's key); a mechanism mismatch (CURVE on one side only); and the
+ * handshake broken off twice in a row (an image whose key is not the pinned one cannot open
+ * the hello and drops the connection; libzmq retries after `reconnectInterval`, 100 ms).
  */
 import { Dealer, context as zmqContext } from "zeromq";
 import { fromCallback } from "xstate";
@@ -31,18 +38,49 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
     reconnectInterval: 100,
     maxMessageSize: input.maxMessageBytes,
     sendTimeout: 1000,
+    ...(input.curve === null ? {} : input.curve.socketOptions()),
   });
   let down = false;
-  const reportDown = (reason: string): void => {
+  let handshaken = false;
+  const report = (type: "LINK.DOWN" | "LINK.AUTH_FAILED", reason: string): void => {
     if (down) return;
     down = true;
-    sendBack({ type: "LINK.DOWN", generation, reason });
+    sendBack({ type, generation, reason });
   };
+  const reportDown = (reason: string): void => report("LINK.DOWN", reason);
+  const authFailed = (reason: string): void => report("LINK.AUTH_FAILED", `AuthFailed: ${reason}`);
+  const secured = input.curve !== null;
+  let brokenOff = 0;
 
-  socket.events.on("handshake", () => sendBack({ type: "LINK.UP", generation }));
-  socket.events.on("disconnect", () => reportDown("the image closed the connection or stopped answering heartbeats"));
-  socket.events.on("handshake:error:protocol", (e) => reportDown(`ZMTP handshake failed: ${e.error.message}`));
-  socket.events.on("handshake:error:other", (e) => reportDown(`ZMTP handshake failed: ${e.error.message}`));
+  socket.events.on("handshake", () => {
+    handshaken = true;
+    sendBack({ type: "LINK.UP", generation });
+  });
+  socket.events.on("disconnect", () => {
+    // Before the handshake, the handshake's own events (or the attempt's deadline) tell what went wrong.
+    if (handshaken) reportDown("the image closed the connection or stopped answering heartbeats");
+  });
+  socket.events.on("handshake:error:auth", (e) =>
+    authFailed(`the image refused this service's CURVE key (ZAP status ${e.error.status})`),
+  );
+  socket.events.on("handshake:error:protocol", (e) => {
+    if (e.error.code !== "ERR_ZMTP_MECHANISM_MISMATCH") reportDown(`ZMTP handshake failed: ${e.error.message}`);
+    else if (secured) authFailed("the image does not speak CURVE: a plaintext peer where CURVE is configured");
+    else authFailed("the image asks for a security mechanism (CURVE) and none is configured for it here");
+  });
+  // A handshake broken off (the peer closed it): once may be a peer going away, and libzmq tries
+  // again by itself; twice in a row is the peer refusing it: a CURVE image cannot open a hello
+  // sealed for another key, and a mechanism mismatch is often seen this way too, as the peer
+  // that noticed it first hangs up.
+  socket.events.on("handshake:error:other", () => {
+    if (++brokenOff < 2) return;
+    if (secured) {
+      authFailed(
+        "the image broke off the CURVE handshake twice: it holds another key than server_public_key, or does not speak CURVE",
+      );
+    } else
+      authFailed("the image broke off the handshake twice: it may ask for CURVE, and none is configured for it here");
+  });
 
   // One writer at a time: zeromq refuses a second `send` while one is waiting (EBUSY).
   const outbox: LinkCommand[] = [];

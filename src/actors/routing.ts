@@ -121,6 +121,7 @@ function unknownStatus(core: ManagerCore, shared: SharedImage): ImageConnectionS
     lease_expires_at: shared.expiresAt === null ? null : isoTime(shared.expiresAt),
     reconnect_attempt: null,
     next_attempt_at: null,
+    failure: null,
   };
 }
 

@@ -147,12 +147,15 @@ export class SessionManager implements RequestHandler {
     let images = options.images;
     if (options.leases !== undefined) {
       const { catalog } = options.leases;
-      images = await shareImages(catalog, options.images, logger);
+      // The shared list holds no keys: an image's CURVE keys are each instance's own configuration.
+      const keys = new Map(options.images.map((i) => [i.id, i.curve ?? null]));
+      const secured = (config: ImageConfig): ImageConfig => ({ ...config, curve: keys.get(config.id) ?? null });
+      images = (await shareImages(catalog, options.images, logger)).map(secured);
       const inspect = options.actorOptions?.inspect;
       const leaseOptions = typeof inspect === "function" ? { ...options.leases, inspect } : options.leases;
       const leases = ImageLeases.start(images, leaseOptions, actor, logger);
       const unwatchCatalog = catalog.watch((change) => {
-        if (change.kind === "added") leases.add(change.config);
+        if (change.kind === "added") leases.add(secured(change.config));
         else leases.remove(change.imageId);
       });
       manager.unwatch = () => {

@@ -16,7 +16,7 @@ import { findNatsServer, startChild, type Child } from "./children.js";
 import { clusterView, type Instance } from "./demo-cluster-view.js";
 import { demoInspector, type DemoContext } from "./demo-run.js";
 import type { Logger } from "../logger.js";
-import { STUI_BIN, startedSim, type Sim, type Switchable } from "./demo-view.js";
+import { demoKeys, STUI_BIN, startedSim, type DemoKeys, type Sim, type Switchable } from "./demo-view.js";
 import { childProcesses, startNatsCluster } from "./nats-cluster.js";
 
 const INSTANCE_IDS = ["a", "b", "c"] as const;
@@ -48,7 +48,11 @@ export async function startClusterDemo(context: DemoContext): Promise<"running" 
   await cleanups.add(async () => {
     await stopAll(sims);
   });
-  await allStarted(IMAGES.map(startedSim), sims);
+  const keys = await demoKeys(dir);
+  await allStarted(
+    IMAGES.map((id) => startedSim(id, keys)),
+    sims,
+  );
 
   const instances: Instance[] = [];
   // Before the sims' clean-up runs: stopped first, the instances release their leases and publish
@@ -63,7 +67,7 @@ export async function startClusterDemo(context: DemoContext): Promise<"running" 
       const node = cluster.nodes[n % cluster.nodes.length];
       if (node === undefined) throw new Error("the NATS cluster has no nodes");
       const file = path.join(dir, `${id}.yaml`);
-      await writeFile(file, serveConfig(id, node.url, sims));
+      await writeFile(file, serveConfig(id, node.url, sims, keys));
       return { id, node: `${node.name} ${node.url}`, file };
     }),
   );
@@ -140,14 +144,15 @@ function withoutServeSettings(env: NodeJS.ProcessEnv): void {
 }
 
 /** One instance's configuration, as a user would write it (YAML). */
-function serveConfig(id: string, natsUrl: string, sims: readonly Sim[]): string {
+function serveConfig(id: string, natsUrl: string, sims: readonly Sim[], keys: DemoKeys): string {
+  const curve = `curve: { server_public_key: "${keys.image.public_key}", client_key_file: "${keys.serviceKeyFile}" }`;
   return [
     `instance_id: ${id}`,
     `nats: { url: ["${natsUrl}"] }`,
     "store: { kind: kv, replicas: 3 }",
     `cluster: { lease_ttl_ms: ${LEASE_TTL_MS} }`,
     "images:",
-    ...sims.map((s) => `  - { id: ${s.id}, address: "${s.endpoint}", name: "${s.id} (simulated)" }`),
+    ...sims.map((s) => `  - { id: ${s.id}, address: "${s.endpoint}", name: "${s.id} (simulated)", ${curve} }`),
     "backoff: { base_ms: 100, cap_ms: 1000, max_restarts: 1000 }",
     "metrics_port: 0",
     "log_level: info",

@@ -6,6 +6,8 @@
  * In a terminal, `stui demo` runs the panel instead (demo.ts, its keys in demo-keys.ts).
  */
 import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { CurveClient, generateKeyPair, writeKeyFile, type CurveKeyPair } from "../curve.js";
 import { startChild, type Child } from "./children.js";
 
 export const STUI_BIN = fileURLToPath(new URL("../../../bin/stui.js", import.meta.url));
@@ -59,23 +61,58 @@ export async function toggle(
 
 export const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-/** `stui image-sim --name id` bound to `bind` (`tcp://127.0.0.1:*`: a free port). */
-export const startSim = (id: string, bind = "tcp://127.0.0.1:*"): Promise<Child> =>
-  startChild(process.execPath, [STUI_BIN, "image-sim", "--bind", bind, "--name", id], /^ready (\S+)$/, "stdout");
+/**
+ * The demo's CURVE keys, written by `stui keygen`'s code into its temp dir: one pair its images
+ * serve with, one the service connects with (the only client key the images let in).
+ */
+export interface DemoKeys {
+  readonly image: CurveKeyPair;
+  readonly imageKeyFile: string;
+  readonly service: CurveKeyPair;
+  readonly serviceKeyFile: string;
+}
+
+export async function demoKeys(dir: string): Promise<DemoKeys> {
+  const keys = {
+    image: generateKeyPair(),
+    imageKeyFile: path.join(dir, "image-key.json"),
+    service: generateKeyPair(),
+    serviceKeyFile: path.join(dir, "service-key.json"),
+  };
+  await writeKeyFile(keys.imageKeyFile, keys.image);
+  await writeKeyFile(keys.serviceKeyFile, keys.service);
+  return keys;
+}
+
+/** The `curve` of a demo image's configuration. */
+export const demoCurve = (keys: DemoKeys): CurveClient =>
+  new CurveClient(keys.image.public_key, keys.service, keys.serviceKeyFile);
+
+/** `stui image-sim --name id` serving CURVE, bound to `bind` (`tcp://127.0.0.1:*`: a free port). */
+export const startSim = (id: string, keys: DemoKeys, bind = "tcp://127.0.0.1:*"): Promise<Child> =>
+  startChild(
+    process.execPath,
+    [
+      ...[STUI_BIN, "image-sim", "--bind", bind, "--name", id],
+      ...["--curve-secret-key", keys.imageKeyFile, "--curve-client-key", keys.service.public_key],
+    ],
+    /^ready (\S+)$/,
+    "stdout",
+  );
 
 /** One simulated image, started on a free port; started again on the same one. */
 export interface Sim extends Switchable {
   readonly endpoint: string;
 }
 
-export async function startedSim(id: string): Promise<Sim> {
-  const child = await startSim(id);
+export async function startedSim(id: string, keys: DemoKeys): Promise<Sim> {
+  const child = await startSim(id, keys);
   const endpoint = child.ready[1] ?? "";
   return {
     id,
     endpoint,
     state: { kind: "up", child },
-    start: () => startSim(id, endpoint),
+    start: () => startSim(id, keys, endpoint),
     killed: () => `killed ${id}: watch it go Reconnecting`,
     started: (again) => `started ${id} again on ${endpoint} (pid ${again.pid}): watch it come back Connected`,
   };

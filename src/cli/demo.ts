@@ -23,7 +23,7 @@ import { startClusterDemo } from "./demo-cluster.js";
 import { DEMO_POLICY, demoPolicy, SIM_LINES, SLOW_STEPS, simKeys, simLine } from "./demo-keys.js";
 import { demoInspector, runDemo, type Cleanups, type DemoContext, type Exits } from "./demo-run.js";
 import { inspectFlag, parsePort } from "./inspect-flag.js";
-import { describeError, isQuit, openScreen, startedSim, type Sim } from "./demo-view.js";
+import { demoCurve, demoKeys, describeError, isQuit, openScreen, startedSim, type Sim } from "./demo-view.js";
 import { wantsColor } from "./panel/command.js";
 import { runPanel } from "./panel/run.js";
 
@@ -98,7 +98,8 @@ async function start(context: DemoContext): Promise<"running" | "no nats-server"
   await cleanups.add(async () => {
     for (const sim of sims) if (sim.state.kind === "up") await sim.state.child.stop();
   });
-  for (const id of IMAGES) sims.push(await startedSim(id));
+  const keys = await demoKeys(dir);
+  for (const id of IMAGES) sims.push(await startedSim(id, keys));
   const log: string[] = [];
   const logger: Logger = {
     error: (_obj, msg) => void log.push(`error: ${msg}`),
@@ -113,7 +114,7 @@ async function start(context: DemoContext): Promise<"running" | "no nats-server"
     instanceId: "demo",
     nats: { servers: natsUrl },
     store,
-    images: sims.map((s) => ({ id: s.id, address: s.endpoint, name: `${s.id} (simulated)` })),
+    images: sims.map((s) => ({ id: s.id, address: s.endpoint, name: `${s.id} (simulated)`, curve: demoCurve(keys) })),
     policy: { connection: DEMO_POLICY },
     logger,
   });

@@ -15,6 +15,8 @@ import {
   type Faults,
   type Parsed,
 } from "../sim/faults.js";
+import { KeyFileError, readKeyFile, Z85Key } from "../curve.js";
+import type { CurveServerOptions } from "../sim/curve-auth.js";
 import { ImageSim } from "../sim/image-sim.js";
 import type { PeerLogEntry } from "../sim/peers.js";
 
@@ -39,6 +41,11 @@ options:
   --garbage                answer every request with bytes that are not JSON
   --oversized BYTES        answer every request with one frame of BYTES bytes
   --exit-on COMMAND        exit with code 3, without replying, on a request with COMMAND
+  --curve-secret-key FILE  serve CURVE with the key pair in FILE (JSON {"public_key", "secret_key"},
+                           mode 0600, as stui keygen writes it); clients pin its public key
+  --curve-client-key KEY   with CURVE, let in only this client public key (Z85); may be repeated;
+                           without it any CURVE client is let in; each one refused is named on
+                           stderr
   --peer-log               print a line per peer event: peer {"at":MS,"event":E,"peer":ID,
                            "command":C,"connected":N}; E is accepted, disconnected (peer null:
                            the socket event cannot name it) or request (command null when the
@@ -60,6 +67,8 @@ const options = {
   oversized: { type: "string" },
   "exit-on": { type: "string" },
   "peer-log": { type: "boolean", default: false },
+  "curve-secret-key": { type: "string" },
+  "curve-client-key": { type: "string", multiple: true },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -95,6 +104,22 @@ function faultsFrom(values: {
   };
 }
 
+/** The CURVE server options of `--curve-secret-key` and `--curve-client-key`. */
+async function curveFrom(
+  keyFile: string | undefined,
+  clients: readonly string[] | undefined,
+): Promise<CurveServerOptions | undefined> {
+  if (keyFile === undefined) {
+    if (clients !== undefined) throw new UsageError("--curve-client-key needs --curve-secret-key");
+    return undefined;
+  }
+  for (const key of clients ?? []) {
+    if (!Z85Key.safeParse(key).success)
+      throw new UsageError(`--curve-client-key: not a CURVE public key (40 characters of Z85): ${key}`);
+  }
+  return { keys: await readKeyFile(keyFile), clients: clients ?? null };
+}
+
 const printPeerEvent = (entry: PeerLogEntry): void => console.log(`peer ${JSON.stringify(entry)}`);
 
 /** The answer to one control line (already trimmed): `peers` here, the fault switches in `faults.ts`. */
@@ -119,15 +144,20 @@ export async function run(argv: string[]): Promise<number> {
     if (values.bind === undefined || values.bind === "") throw new UsageError("--bind ENDPOINT is required");
     bind = values.bind;
     const onPeerEvent = values["peer-log"] ? printPeerEvent : undefined;
+    const curve = await curveFrom(values["curve-secret-key"], values["curve-client-key"]);
     sim = new ImageSim({
       name: values.name,
       imageVersion: values["image-version"],
       faults: faultsFrom(values),
       onPeerEvent,
+      ...(curve === undefined
+        ? {}
+        : { curve, onRefused: (key: string) => console.error(`stui image-sim: refused the CURVE client ${key}`) }),
     });
   } catch (error) {
     // parseArgs's own messages already name the flag ("Unknown option '--bnd'").
-    if (!(error instanceof UsageError) && !(error instanceof TypeError)) throw error;
+    if (!(error instanceof UsageError) && !(error instanceof TypeError) && !(error instanceof KeyFileError))
+      throw error;
     console.error(`stui image-sim: ${error.message}\n(see stui image-sim --help)`);
     return 2;
   }

@@ -105,6 +105,10 @@ const commands: Record<string, Command> = {
     summary: "the web inspector of every instance: serves it on 127.0.0.1 and prints its URL",
     load: client(() => import("./inspect-command.js"), "inspect"),
   },
+  keygen: {
+    summary: "a CURVE key pair for image links: --out FILE (mode 0600); prints the public key",
+    load: () => import("./keygen.js"),
+  },
   "image-sim": {
     summary: "run a simulated Smalltalk image (ZeroMQ REP) for tests and demos",
     load: () => import("./image-sim.js"),

@@ -25,7 +25,6 @@ import {
   apiOptionsOf,
   defaultInstanceId,
   eventOptionsOf,
-  imagesOf,
   managerPolicyOf,
   natsOptionsOf,
   readConfig,
@@ -35,6 +34,7 @@ import {
 import { openInspector, type Inspector } from "../inspect/inspector.js";
 import { LocalInspectSource } from "../inspect/local-source.js";
 import type { Logger } from "../logger.js";
+import type { ImageConfig } from "../machines/session-manager.js";
 import { StuiService } from "../service.js";
 import { InspectFlagError, inspectFlag, parsePort } from "./inspect-flag.js";
 
@@ -107,7 +107,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  const code = await serve(loaded.config, loaded.warnings, inspectPort);
+  const code = await serve(loaded, inspectPort);
   // Whatever might still hold the event loop (a stuck socket, a log transport) must not keep a
   // stopped service alive.
   setTimeout(() => process.exit(code), 2000).unref();
@@ -133,7 +133,7 @@ const asLogger = (log: Pino): Logger => ({
   debug: (obj, msg) => log.debug(obj, msg),
 });
 
-async function serve(config: ServeConfig, warnings: readonly string[], inspectPort: number | null): Promise<number> {
+async function serve({ config, images, warnings }: LoadedConfig, inspectPort: number | null): Promise<number> {
   const log = makeLogger(config.log_level);
   for (const warning of warnings) log.warn(warning);
   const logger = asLogger(log);
@@ -154,7 +154,7 @@ async function serve(config: ServeConfig, warnings: readonly string[], inspectPo
       return 1;
     }
   }
-  const started = await startService(config, instanceId, logger, metrics);
+  const started = await startService(config, images, instanceId, logger, metrics);
   if (typeof started === "number") {
     metricsServer?.server.close();
     return started;
@@ -232,6 +232,7 @@ const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGTERM", "SIGINT", "SIGHUP"];
 /** The store, then the service on NATS; an exit code when either cannot start (logged in one line). */
 async function startService(
   config: ServeConfig,
+  images: readonly ImageConfig[],
   instanceId: string,
   logger: Logger,
   metrics: ServiceMetrics,
@@ -266,7 +267,7 @@ async function startService(
               }),
             },
           }),
-      images: imagesOf(config),
+      images,
       policy: managerPolicyOf(config),
       events: eventOptionsOf(config),
       ...(config.inspect === undefined ? {} : { inspect: { maxShare: config.inspect.max_share } }),

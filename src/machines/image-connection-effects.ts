@@ -58,7 +58,12 @@ export function initialContext(input: ImageConnectionInput): ImageConnectionCont
   const policy = { ...DEFAULT_POLICY, ...input.policy };
   return {
     policy,
-    env: { now: input.now ?? Date.now, random: input.random ?? Math.random, fence: input.fence ?? (() => true) },
+    env: {
+      now: input.now ?? Date.now,
+      random: input.random ?? Math.random,
+      fence: input.fence ?? (() => true),
+      curve: input.curve ?? null,
+    },
     image: {
       image_id: input.imageId,
       name: input.name ?? null,
@@ -77,12 +82,14 @@ export function initialContext(input: ImageConnectionInput): ImageConnectionCont
       lease_expires_at: null,
       reconnect_attempt: null,
       next_attempt_at: null,
+      failure: null,
     },
     generation: 0,
     attempt: 0,
     backoffMs: 0,
     restarts: [],
     reason: null,
+    failure: null,
     pending: new Map(),
     pingSeq: 0,
     misses: 0,

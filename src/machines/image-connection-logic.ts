@@ -8,8 +8,10 @@ import {
   type ErrorCode,
   type ImageCommand,
   type ImageConnectionStatus,
+  type ImageFailure,
   type ImageReply,
 } from "../protocol/index.js";
+import type { CurveClient } from "../curve.js";
 import { healthFromMisses, healthFromRtt, type ConnectionPolicy } from "./connection-policy.js";
 import { isoTime } from "../clock.js";
 
@@ -57,7 +59,13 @@ export interface ImageConnectionContext {
    * Injected time and randomness. Kept in an object: xstate's `assign` would call a function
    * found at the top level of an assigned object as a property assigner.
    */
-  readonly env: { readonly now: () => number; readonly random: () => number; readonly fence: () => boolean };
+  readonly env: {
+    readonly now: () => number;
+    readonly random: () => number;
+    readonly fence: () => boolean;
+    /** The link's CURVE keys; `null`: plain TCP. Never copied into `image`: it is not to be shown. */
+    readonly curve: CurveClient | null;
+  };
   readonly image: ImageConnectionStatus;
   /** Generation of the current link; events of older links are ignored. */
   readonly generation: number;
@@ -69,6 +77,8 @@ export interface ImageConnectionContext {
   readonly restarts: readonly number[];
   /** Why the status is about to change; reported in the status event. */
   readonly reason: string | null;
+  /** Why the status is about to become `Failed` (`image.failure` once it is). */
+  readonly failure: ImageFailure | null;
   /** A Map, not an object: request ids are all different, and objects keyed by ever-new names are slow. */
   readonly pending: ReadonlyMap<string, PendingRequest>;
   readonly pingSeq: number;

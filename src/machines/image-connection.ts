@@ -18,6 +18,7 @@ import {
   type ConnectionStatus,
   type ImageHealthChanged,
   type ImageRequest,
+  type ImageFailure,
   type ImageStatusChanged,
 } from "../protocol/index.js";
 import { backoffDelay, restartLimitReached, type ConnectionPolicy } from "./connection-policy.js";
@@ -34,6 +35,7 @@ import {
 import type { LinkCommand, LinkEvent, LinkInput } from "./image-link-events.js";
 import { initialContext, iso, send, setHealth } from "./image-connection-effects.js";
 import { isoTime } from "../clock.js";
+import type { CurveClient } from "../curve.js";
 
 export type { ImageConnectionContext, RequestOutcome } from "./image-connection-logic.js";
 
@@ -51,6 +53,8 @@ export interface ImageConnectionInput {
    * With shared images, whether this instance's lease on the image is still valid. @default always
    */
   readonly fence?: () => boolean;
+  /** CURVE keys for the link (the image's public key and this service's pair). @default null: plain TCP */
+  readonly curve?: CurveClient | null;
 }
 
 export type ImageConnectionEvent =
@@ -104,6 +108,7 @@ export const imageConnectionMachine = setup({
         ...context.image,
         status: params.status,
         ...(params.status === "Reconnecting" ? {} : NOT_RECONNECTING),
+        failure: params.status === "Failed" ? context.failure : null,
       };
       enqueue.assign({ image });
       enqueue.emit({
@@ -116,13 +121,18 @@ export const imageConnectionMachine = setup({
           at: iso(context),
           reconnect_attempt: image.reconnect_attempt,
           next_attempt_at: image.next_attempt_at,
+          failure: image.failure,
         },
       });
     }),
     setReason: assign((_, params: { reason: string }) => ({ reason: params.reason })),
     setLinkReason: assign(({ event }) => ({
-      reason: event.type === "LINK.DOWN" || event.type === "LINK.FAULT" ? event.reason : null,
+      reason:
+        event.type === "LINK.DOWN" || event.type === "LINK.FAULT" || event.type === "LINK.AUTH_FAILED"
+          ? event.reason
+          : null,
     })),
+    setFailure: assign((_, params: { failure: ImageFailure }) => ({ failure: params.failure })),
     countFault: assign(({ context, event }) => ({
       stats: event.type === "LINK.FAULT" ? { ...context.stats, faults: context.stats.faults + 1 } : context.stats,
     })),
@@ -138,6 +148,7 @@ export const imageConnectionMachine = setup({
           heartbeatTimeoutMs: context.policy.heartbeatTimeoutMs,
           maxMessageBytes: context.policy.maxMessageBytes,
           fence: context.env.fence,
+          curve: context.env.curve,
         },
       });
     }),
@@ -287,6 +298,12 @@ export const imageConnectionMachine = setup({
           target: "Reconnecting",
           actions: ["closeLink", "countFault", "countFailedAttempt", "setLinkReason"],
         },
+        // Trying again would be refused the same way: Failed until RETRY or NETWORK_CHANGED.
+        "LINK.AUTH_FAILED": {
+          guard: "fromCurrentLink",
+          target: "#image.Failed",
+          actions: ["closeLink", "setLinkReason", { type: "setFailure", params: { failure: "AuthFailed" } }],
+        },
         REQUEST: { actions: "failFast" },
         NETWORK_CHANGED: { target: "Unknown", reenter: true, actions: "closeLink" },
       },
@@ -343,19 +360,26 @@ export const imageConnectionMachine = setup({
               {
                 guard: "restartLimitReached",
                 target: "#image.Failed",
-                actions: {
-                  type: "setReason",
-                  params: ({ context }) => ({
-                    reason: `${context.policy.maxRestarts} reconnection attempts within ${context.policy.restartWindowMs} ms`,
-                  }),
-                },
+                actions: [
+                  {
+                    type: "setReason",
+                    params: ({ context }) => ({
+                      reason: `${context.policy.maxRestarts} reconnection attempts within ${context.policy.restartWindowMs} ms`,
+                    }),
+                  },
+                  { type: "setFailure", params: { failure: "RestartLimit" } },
+                ],
               },
               { target: "connecting", actions: "recordRestart" },
             ],
           },
           on: {
             NETWORK_CHANGED: [
-              { guard: "restartLimitReached", target: "#image.Failed" },
+              {
+                guard: "restartLimitReached",
+                target: "#image.Failed",
+                actions: { type: "setFailure", params: { failure: "RestartLimit" } },
+              },
               { target: "connecting", actions: ["resetAttempts", "recordRestart"] },
             ],
           },
@@ -375,6 +399,11 @@ export const imageConnectionMachine = setup({
               guard: "fromCurrentLink",
               target: "backoff",
               actions: ["closeLink", "countFault", "countFailedAttempt"],
+            },
+            "LINK.AUTH_FAILED": {
+              guard: "fromCurrentLink",
+              target: "#image.Failed",
+              actions: ["closeLink", "setLinkReason", { type: "setFailure", params: { failure: "AuthFailed" } }],
             },
             NETWORK_CHANGED: { target: "connecting", reenter: true, actions: ["closeLink", "resetAttempts"] },
           },

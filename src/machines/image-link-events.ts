@@ -3,6 +3,7 @@
  * Every link event carries the generation of the link that sent it, so that a late event from a
  * link already replaced is recognised and ignored.
  */
+import type { CurveClient } from "../curve.js";
 import type { ImageReply } from "../protocol/index.js";
 
 export interface LinkInput {
@@ -13,6 +14,8 @@ export interface LinkInput {
   readonly maxMessageBytes: number;
   /** Asked right before each send; `false`: the frame is dropped and the link goes down. */
   readonly fence: () => boolean;
+  /** CURVE keys, when the link is secured; `null`: plain TCP. */
+  readonly curve: CurveClient | null;
 }
 
 /** What the machine tells its link. */
@@ -22,8 +25,13 @@ export type LinkCommand = { readonly type: "SEND"; readonly id: string; readonly
 export type LinkEvent =
   /** The ZMTP handshake completed: the peer is a ZeroMQ socket that speaks to us. */
   | { readonly type: "LINK.UP"; readonly generation: number }
-  /** The link is gone (peer closed, heartbeat timeout, handshake refused). */
+  /** The link is gone (peer closed, heartbeat timeout, handshake failed). */
   | { readonly type: "LINK.DOWN"; readonly generation: number; readonly reason: string }
+  /**
+   * The peer and this link do not agree on who they are: a CURVE key refused, the wrong image key
+   * pinned, CURVE on one side only. Trying again will not help until the configuration changes.
+   */
+  | { readonly type: "LINK.AUTH_FAILED"; readonly generation: number; readonly reason: string }
   /** A decoded reply. */
   | { readonly type: "LINK.REPLY"; readonly generation: number; readonly reply: ImageReply }
   /** A frame that is no reply at all: the image is broken and the link must be reset. */

@@ -35,6 +35,7 @@ import { imageConnectionMachine, type ImageConnectionActor } from "./image-conne
 import { NOT_RECONNECTING } from "./image-connection-logic.js";
 import { SessionRegistry, type RevisedSession } from "./session-registry.js";
 import { isoTime } from "../clock.js";
+import type { CurveClient } from "../curve.js";
 import type { StoreChange, StoredContext } from "../ports.js";
 
 export type { RevisedSession } from "./session-registry.js";
@@ -46,6 +47,8 @@ export interface ImageConfig {
   readonly address: string;
   /** Display name. @default null */
   readonly name?: string | null;
+  /** CURVE keys of the link, from this instance's configuration (never shared). @default null: plain TCP */
+  readonly curve?: CurveClient | null;
 }
 
 export interface ManagerPolicy {
@@ -162,7 +165,14 @@ const watcherId = (imageId: string): string => `watch:${imageId}`;
 export function imageStatusOf(entry: ImageEntry): ImageConnectionStatus {
   const image = entry.ref.getSnapshot().context.image;
   if (entry.crash === null) return image;
-  return { ...image, status: "Failed", connection_health: "Unknown", rtt_ms: null, ...NOT_RECONNECTING };
+  return {
+    ...image,
+    status: "Failed",
+    connection_health: "Unknown",
+    rtt_ms: null,
+    ...NOT_RECONNECTING,
+    failure: "Crashed",
+  };
 }
 
 const ALWAYS = (): boolean => true;
@@ -217,6 +227,7 @@ export const sessionManagerMachine = setup({
           policy: context.policy.connection,
           now: context.env.now,
           fence,
+          curve: config.curve ?? null,
         },
       });
       spawn("watch", { id: watcherId(config.id), input: { ref } });
@@ -245,6 +256,7 @@ export const sessionManagerMachine = setup({
             reason: event.reason ?? "image removed",
             at: isoTime(context.env.now()),
             ...NOT_RECONNECTING,
+            failure: null,
           },
         });
       }
@@ -270,6 +282,7 @@ export const sessionManagerMachine = setup({
         reason,
         at: isoTime(context.env.now()),
         ...NOT_RECONNECTING,
+        failure: "Crashed",
       };
       enqueue.raise({ type: "IMAGE.STATUS", data });
     }),

@@ -3,7 +3,16 @@
  * `sequence` is an Integer extension attribute: 1, 2, 3... per `source`, so a subscriber sees gaps.
  */
 import { z } from "zod";
-import { ConnectionHealth, ConnectionStatus, Count, Id, ImageId, Millis, Timestamp } from "./primitives.js";
+import {
+  ConnectionHealth,
+  ConnectionStatus,
+  Count,
+  Id,
+  ImageFailure,
+  ImageId,
+  Millis,
+  Timestamp,
+} from "./primitives.js";
 import { FieldTagged } from "./tagged.js";
 
 export const ImageStatusChanged = z.object({
@@ -16,6 +25,8 @@ export const ImageStatusChanged = z.object({
   reconnect_attempt: Count.nullable().default(null),
   /** `ImageConnectionStatus.next_attempt_at` as of the change. */
   next_attempt_at: Timestamp.nullable().default(null),
+  /** `ImageConnectionStatus.failure` as of the change: why it is `Failed`. */
+  failure: ImageFailure.nullable().default(null),
 });
 export type ImageStatusChanged = z.infer<typeof ImageStatusChanged>;
 

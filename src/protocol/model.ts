@@ -3,7 +3,17 @@
  * per-image stats and the health summary. Field names are the seed's, in snake_case as on the wire.
  */
 import { z } from "zod";
-import { ConnectionHealth, ConnectionStatus, Count, Id, ImageId, Millis, StringMap, Timestamp } from "./primitives.js";
+import {
+  ConnectionHealth,
+  ConnectionStatus,
+  Count,
+  Id,
+  ImageFailure,
+  ImageId,
+  Millis,
+  StringMap,
+  Timestamp,
+} from "./primitives.js";
 
 /** Where a record written before sessions knew their image lands (see docs/protocol.md). */
 export const DEFAULT_IMAGE_ID = "default";
@@ -100,6 +110,8 @@ export const ImageConnectionStatus = z.object({
    * an attempt is under way, and in any other status.
    */
   next_attempt_at: Timestamp.nullable().default(null),
+  /** While `Failed`: why (`ImageFailure`); `null` in any other status. */
+  failure: ImageFailure.nullable().default(null),
 });
 export type ImageConnectionStatus = z.infer<typeof ImageConnectionStatus>;
 

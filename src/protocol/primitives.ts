@@ -36,6 +36,14 @@ export const CONNECTION_STATUSES = ["Connected", "Disconnected", "Reconnecting",
 export const ConnectionStatus = z.enum(CONNECTION_STATUSES);
 export type ConnectionStatus = z.infer<typeof ConnectionStatus>;
 
+/**
+ * Why an image is `Failed`: `AuthFailed`, its link's handshake was refused (a CURVE key, or CURVE
+ * on one side only: the `reason` says which); `RestartLimit`, too many reconnection attempts
+ * within the restart window; `Crashed`, its connection actor failed.
+ */
+export const ImageFailure = z.enum(["AuthFailed", "RestartLimit", "Crashed"]);
+export type ImageFailure = z.infer<typeof ImageFailure>;
+
 export const CONNECTION_HEALTHS = ["Healthy", "Warning", "Critical", "Unknown"] as const;
 export const ConnectionHealth = z.enum(CONNECTION_HEALTHS);
 export type ConnectionHealth = z.infer<typeof ConnectionHealth>;

@@ -26,6 +26,7 @@ import {
   type ImageSuccess,
 } from "../protocol/index.js";
 import { parseJson } from "../protocol/json.js";
+import { curveServerOptions, startZapHandler, type CurveServerOptions } from "./curve-auth.js";
 import { evaluate } from "./evaluator.js";
 import { noFaults, type Faults } from "./faults.js";
 import { PeerBook, peerId, type PeerLogEntry } from "./peers.js";
@@ -45,6 +46,10 @@ export interface ImageSimOptions {
   readonly maxMessageSize?: number;
   /** Called on every peer event (a connection accepted or lost, a request received). */
   readonly onPeerEvent?: (entry: PeerLogEntry) => void;
+  /** Serves CURVE with these keys (and lets in only these clients' keys, when given). @default plain TCP */
+  readonly curve?: CurveServerOptions;
+  /** Called with the public key of each CURVE client refused. */
+  readonly onRefused?: (publicKey: string) => void;
   /** Timestamps the peer events. @default systemClock */
   readonly clock?: Pick<Clock, "now">;
 }
@@ -71,11 +76,16 @@ export class ImageSim {
   private readonly onPeerEvent: (entry: PeerLogEntry) => void;
   /** Cuts a reply delay short on close, so a long `delay` cannot hold up a shutdown. */
   private readonly closing = new AbortController();
+  private closeZap: () => void = () => undefined;
 
   constructor(private readonly options: ImageSimOptions) {
     this.faults = { ...noFaults(), ...options.faults };
     this.onExitRequested = options.onExitRequested ?? (() => process.exit(3));
-    this.socket = new Router({ linger: 0, maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE });
+    this.socket = new Router({
+      linger: 0,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+      ...(options.curve === undefined ? {} : curveServerOptions(options.curve)),
+    });
     this.peers = new PeerBook(options.clock);
     const onPeerEvent = options.onPeerEvent ?? (() => undefined);
     // Subscribed before bind, so that no connection is accepted unseen.
@@ -86,6 +96,8 @@ export class ImageSim {
 
   /** Binds (`tcp://127.0.0.1:*` picks a free port) and answers the endpoint actually bound. */
   async bind(endpoint: string): Promise<string> {
+    const clients = this.options.curve?.clients ?? null;
+    if (clients !== null) this.closeZap = await startZapHandler(clients, this.options.onRefused ?? (() => undefined));
     await this.socket.bind(endpoint);
     return this.socket.lastEndpoint ?? endpoint;
   }
@@ -126,6 +138,7 @@ export class ImageSim {
   }
 
   close(): void {
+    this.closeZap();
     this.closing.abort();
     if (!this.socket.closed) this.socket.close();
   }

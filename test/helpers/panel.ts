@@ -21,6 +21,7 @@ export function image(id: string, over: Partial<ImageConnectionStatus> = {}): Im
     lease_expires_at: null,
     reconnect_attempt: null,
     next_attempt_at: null,
+    failure: null,
     ...over,
   };
 }
@@ -49,6 +50,7 @@ export function statusEvent(
       at: "2026-12-01T10:00:01.000Z",
       reconnect_attempt: null,
       next_attempt_at: null,
+      failure: null,
     },
   };
 }
