@@ -110,6 +110,7 @@ export class StuiClient {
   evaluate = (body: RequestBody<"Evaluate">) => this.request("Evaluate", body);
   connectImage = (body: RequestBody<"ConnectImage">) => this.request("ConnectImage", body);
   disconnectImage = (body: RequestBody<"DisconnectImage">) => this.request("DisconnectImage", body);
+  retryImage = (body: RequestBody<"RetryImage">) => this.request("RetryImage", body);
   listImages = () => this.request("ListImages", {});
   getConnectionHealthSummary = () => this.request("GetConnectionHealthSummary", {});
   getClientContext = (body: RequestBody<"GetClientContext">) => this.request("GetClientContext", body);

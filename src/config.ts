@@ -151,6 +151,18 @@ export const ServeConfig = z
       })
       .strict()
       .optional(),
+    /** Watching the host's network and for a resume from sleep (every image link then tries again). */
+    network: z
+      .object({
+        /** `false`: not watched (a server whose interfaces never change). @default true */
+        watch: z.boolean().default(true),
+        /** How often the interfaces are read. @default 2000 */
+        poll_interval_ms: PositiveInt.default(2000),
+        /** A timer this much late is a resume from sleep. @default 10000 */
+        sleep_threshold_ms: PositiveInt.default(10_000),
+      })
+      .strict()
+      .optional(),
     log_level: z.enum(LOG_LEVELS).default("info"),
     /** Prometheus metrics on 127.0.0.1:<port>/metrics; `null`: none. @default null */
     metrics_port: z.number().int().min(0).max(65535).nullable().default(null),
@@ -419,6 +431,13 @@ export function managerPolicyOf(config: ServeConfig): Partial<ManagerPolicy> {
     sweepIntervalMs: config.sessions?.sweep_interval_ms,
     connection,
   });
+}
+
+/** What the network watch takes from the configuration (`ServiceOptions.network`). */
+export function networkOptionsOf(config: ServeConfig): { pollMs: number; sleepThresholdMs: number } | false {
+  const n = config.network;
+  if (n === undefined) return { pollMs: 2000, sleepThresholdMs: 10_000 };
+  return n.watch ? { pollMs: n.poll_interval_ms, sleepThresholdMs: n.sleep_threshold_ms } : false;
 }
 
 /** What the API takes from the configuration. */

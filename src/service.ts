@@ -6,6 +6,7 @@ import type { Service } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { EventPublisher, type EventPublisherOptions } from "./actors/event-publisher.js";
 import { InspectLink } from "./actors/inspect-link.js";
+import { watchNetwork, type NetworkWatch, type NetworkWatchOptions } from "./actors/network-watch.js";
 import { startApi } from "./actors/nats-api.js";
 import { InspectionRecorder } from "./inspect/recorder.js";
 import { DEFAULT_REPLY_PREFIXES, type RefusalReason } from "./actors/reply-guard.js";
@@ -25,7 +26,7 @@ import { SessionManager } from "./actors/session-manager.js";
 import type { ImageCatalog, LeaseStore, SessionStore } from "./ports.js";
 import { stderrLogger, type Logger } from "./logger.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
-import { SERVICE_NAME, type NatsLinkStatus, type Response } from "./protocol/index.js";
+import { SERVICE_NAME, timestamp, type NatsLinkStatus, type Response } from "./protocol/index.js";
 
 export const SERVICE_VERSION = "0.1.0";
 
@@ -58,6 +59,11 @@ export interface ServiceOptions {
   readonly replyPrefixes?: readonly string[];
   /** Told of every request refused for its reply subject (for metrics). */
   readonly onRefused?: (reason: RefusalReason, subject: string) => void;
+  /**
+   * Watching the host's network interfaces and for a resume from sleep, to have every image link
+   * try again at once; `false`: not watched. @default watched, `NetworkWatchOptions`' defaults
+   */
+  readonly network?: Omit<NetworkWatchOptions, "onChange"> | false;
 }
 
 export class StuiService {
@@ -73,6 +79,7 @@ export class StuiService {
     private readonly membership: Membership | null,
     /** Inspectors attach here (`stui.inspect.<instance_id>.*`). */
     readonly inspection: InspectLink,
+    private readonly network: NetworkWatch | null,
   ) {
     // The micro service stops itself when the server refuses one of its subscriptions (permissions
     // changed by a reload, or refused again after a reconnect) or when the connection closes:
@@ -162,7 +169,8 @@ export class StuiService {
         { instance_id: options.instanceId, nats: serversOf(options.nats), images: options.images.length },
         "stui service started",
       );
-      return new StuiService(manager, link, publisher, api, detach, logger, membership, inspection);
+      const network = watchHost(options, manager, publisher, logger);
+      return new StuiService(manager, link, publisher, api, detach, logger, membership, inspection, network);
     } catch (error) {
       inspection?.stop();
       membership?.stop();
@@ -182,6 +190,7 @@ export class StuiService {
    */
   stop(flushTimeoutMs = 5000): Promise<number> {
     this.stopping ??= (async () => {
+      this.network?.stop();
       await this.api.stop();
       this.membership?.announceLeaving();
       await this.manager.stop();
@@ -224,4 +233,29 @@ async function pingInstancesAtStart(nc: NatsConnection): Promise<LiveInstance[]>
       error,
     );
   }
+}
+
+/**
+ * A network change or a resume from sleep: logged, published (`instance.<id>.network`), and every
+ * image connection told, so that none waits out a backoff meant for the old network.
+ */
+function watchHost(
+  options: ServiceOptions,
+  manager: SessionManager,
+  publisher: EventPublisher,
+  logger: Logger,
+): NetworkWatch | null {
+  if (options.network === false) return null;
+  return watchNetwork({
+    ...options.network,
+    onChange: (reason) => {
+      const images = manager.networkChanged();
+      logger.warn({ reason, images }, `${reason}: every image link probes or tries again now`);
+      publisher.publish(
+        "io.stui.instance.network_changed",
+        { instance_id: options.instanceId, reason, images, at: timestamp() },
+        options.instanceId,
+      );
+    },
+  });
 }

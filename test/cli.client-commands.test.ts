@@ -175,9 +175,24 @@ describe("client commands - images and health", () => {
     let late: ImageSimHandle | null = null;
     try {
       late = await startImageSim({ bind: address, name: "late" });
-      const retried = await runStuiJson<ResponseOf<"ImageConnected">>(["image", "retry", "--image", "late"], on());
+      const retried = await runStuiJson<ResponseOf<"ImageConnectionStatus">>(
+        ["image", "retry", "--image", "late"],
+        on(),
+      );
       expect(retried).toMatchObject({ image_id: "late", address });
       await statusIs(h, "late", "Connected");
+      // --all: every image, a line each.
+      const all = await runStui(["image", "retry", "--all"], on());
+      expect(all.code).toBe(0);
+      expect(
+        all.stdout
+          .trim()
+          .split("\n")
+          .map((l) => l.split(":")[0]),
+      ).toEqual(["dev", "late"]);
+      const neither = await runStui(["image", "retry"], on());
+      expect(neither.code).toBe(2);
+      expect(neither.stderr).toContain("give --image ID or --all");
     } finally {
       await late?.stop();
     }

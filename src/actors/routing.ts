@@ -37,6 +37,7 @@ function ownerBoundImage(core: RoutedCore, request: RequestOf<RequestType>): str
     case "GetImageConnectionStatus":
     case "CleanupImageSessions":
     case "ConnectImage":
+    case "RetryImage":
       return request.image_id;
     case "SwitchImageContext":
       return request.to_image_id;

@@ -196,6 +196,16 @@ export class SessionManager implements RequestHandler {
     }
   }
 
+  /**
+   * Tells every image connection here that the network changed (each probes or retries at once);
+   * answers how many were told.
+   */
+  networkChanged(): number {
+    const told = [...stateOf(this.ctx).images.values()].filter((e) => e.crash === null).length;
+    this.ctx.actor.send({ type: "IMAGES.NETWORK_CHANGED", imageId: null });
+    return told;
+  }
+
   /** Resolves once the requests and work started so far have finished. */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);

@@ -272,6 +272,15 @@ const connectImage: Handler<"ConnectImage"> = async (ctx, request) => {
   return { type: "ImageConnected", ...requireImage(ctx, request.image_id) };
 };
 
+const retryImage: Handler<"RetryImage"> = (ctx, request) => {
+  const imageId = request.image_id;
+  requireImage(ctx, imageId);
+  // A crashed connection is spawned anew; a live one is told the network changed.
+  const crashed = stateOf(ctx).images.get(imageId)?.crash != null;
+  ctx.actor.send(crashed ? { type: "IMAGE.RETRY", imageId } : { type: "IMAGES.NETWORK_CHANGED", imageId });
+  return Promise.resolve({ type: "ImageConnectionStatus", ...requireImage(ctx, imageId) });
+};
+
 const disconnectImage: Handler<"DisconnectImage"> = async (ctx, request) => {
   const { cluster } = ctx;
   if (cluster === null || cluster.leases.image(request.image_id) === undefined) requireImage(ctx, request.image_id);
@@ -346,6 +355,7 @@ export const handlers: { readonly [K in RequestType]: Handler<K> } = {
   Evaluate: evaluate,
   ConnectImage: connectImage,
   DisconnectImage: disconnectImage,
+  RetryImage: retryImage,
   ListImages: listImages,
   GetConnectionHealthSummary: getConnectionHealthSummary,
   GetClientContext: getClientContext,

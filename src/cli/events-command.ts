@@ -97,5 +97,7 @@ export function describeEvent(event: StuiEvent): string {
     case "io.stui.instance.started":
     case "io.stui.instance.stopped":
       return `${head} ${event.data.instance_id}`;
+    case "io.stui.instance.network_changed":
+      return `${head} ${event.data.instance_id}: ${event.data.reason}; ${event.data.images} images told`;
   }
 }

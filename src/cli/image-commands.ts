@@ -3,7 +3,7 @@
  * `stui health`, `stui stats`, `stui instances`.
  */
 import type { ImageConnectionStatus } from "../protocol/index.js";
-import { dash, EXIT, required, runClientCommand, show, str } from "./client-run.js";
+import { dash, EXIT, required, runClientCommand, show, str, UsageError } from "./client-run.js";
 import { runGroup } from "./group.js";
 import { table } from "./table.js";
 
@@ -46,18 +46,23 @@ const disconnect = (argv: string[]): Promise<number> =>
 const retry = (argv: string[]): Promise<number> =>
   runClientCommand(argv, {
     usage:
-      "usage: stui image retry --image ID [--json]\n\n" +
-      "Connects the image again at its current address: a Failed image starts over.",
-    options: { image: { type: "string" } },
+      "usage: stui image retry (--image ID | --all) [--json]\n\n" +
+      "Tries the image's link now, as a network change does: a Connected image is probed at once, a\n" +
+      "Reconnecting one attempts now with its backoff reset, a Failed one starts over. --all: every image.",
+    options: { image: { type: "string" }, all: { type: "boolean" } },
+    check: (values) => {
+      if ((str(values, "image") === undefined) === (values["all"] !== true))
+        throw new UsageError("give --image ID or --all");
+    },
     run: async ({ client, values, json }) => {
-      const imageId = required(values, "image");
-      const current = await client.getImageConnectionStatus({ image_id: imageId });
-      if (current.type === "Error") return show(current, json, () => "");
-      return show(
-        await client.connectImage({ image_id: imageId, address: current.address, name: current.name }),
-        json,
-        statusLine,
-      );
+      const one = str(values, "image");
+      if (one !== undefined) return show(await client.retryImage({ image_id: one }), json, statusLine);
+      const listed = await client.listImages();
+      if (listed.type === "Error") return show(listed, json, () => "");
+      const answers = await Promise.all(listed.images.map((i) => client.retryImage({ image_id: i.image_id })));
+      if (json) console.log(JSON.stringify(answers, null, 2));
+      else for (const a of answers) console.log(a.type === "Error" ? `error: ${a.code}: ${a.message}` : statusLine(a));
+      return answers.some((a) => a.type === "Error") ? EXIT.answeredError : EXIT.done;
     },
   });
 
@@ -65,7 +70,10 @@ export const image = (argv: string[]): Promise<number> =>
   runGroup(argv, "image", {
     connect: { summary: "add and connect an image: --image ID --address tcp://... [--name N]", run: connect },
     disconnect: { summary: "disconnect and remove an image: --image ID", run: disconnect },
-    retry: { summary: "connect a (Failed) image again at its address: --image ID", run: retry },
+    retry: {
+      summary: "try an image's link now (probe, or retry with the backoff reset): --image ID | --all",
+      run: retry,
+    },
   });
 
 export const health = (argv: string[]): Promise<number> =>

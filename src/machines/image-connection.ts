@@ -374,14 +374,9 @@ export const imageConnectionMachine = setup({
             ],
           },
           on: {
-            NETWORK_CHANGED: [
-              {
-                guard: "restartLimitReached",
-                target: "#image.Failed",
-                actions: { type: "setFailure", params: { failure: "RestartLimit" } },
-              },
-              { target: "connecting", actions: ["resetAttempts", "recordRestart"] },
-            ],
+            // The network is another now: what failed before says nothing of it. Try at once,
+            // the backoff and the restart intensity started afresh.
+            NETWORK_CHANGED: { target: "connecting", actions: ["forgetRestarts", "recordRestart"] },
           },
         },
         connecting: {

@@ -131,6 +131,11 @@ export type SessionManagerEvent =
   | { readonly type: "IMAGE.REMOVE"; readonly imageId: string; readonly reason?: string }
   /** Respawns a crashed connection, or has a Failed one start over. */
   | { readonly type: "IMAGE.RETRY"; readonly imageId: string }
+  /**
+   * The network changed (or the host woke up, or someone asked): every connection, or only
+   * `imageId`'s, gets `NETWORK_CHANGED` (a Connected one probes at once, the others try now).
+   */
+  | { readonly type: "IMAGES.NETWORK_CHANGED"; readonly imageId: string | null }
   | { readonly type: "IMAGE.STATUS"; readonly data: ImageStatusChanged }
   | { readonly type: "IMAGE.HEALTH"; readonly data: ImageHealthChanged }
   | { readonly type: "IMAGE.GRACE_EXPIRED"; readonly imageId: string }
@@ -261,6 +266,13 @@ export const sessionManagerMachine = setup({
         });
       }
     }),
+    networkChanged: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "IMAGES.NETWORK_CHANGED") return;
+      for (const entry of context.images.values()) {
+        if (entry.crash !== null || (event.imageId !== null && entry.config.id !== event.imageId)) continue;
+        enqueue.sendTo(entry.ref, { type: "NETWORK_CHANGED" });
+      }
+    }),
     retryImage: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "IMAGE.RETRY") return;
       const entry = context.images.get(event.imageId);
@@ -354,6 +366,7 @@ export const sessionManagerMachine = setup({
         "IMAGE.REMOVE": { actions: "removeImage" },
         // A crashed connection is gone for good: a fresh one is spawned under the same id.
         "IMAGE.RETRY": { actions: ["retryImage", "spawnImage"] },
+        "IMAGES.NETWORK_CHANGED": { actions: "networkChanged" },
         "IMAGE.STATUS": { actions: "forwardStatus" },
         "IMAGE.HEALTH": { actions: "forwardHealth" },
         "IMAGE.GRACE_EXPIRED": { actions: "orphanFailed" },

@@ -60,6 +60,17 @@ export type SessionLifecycle = z.infer<typeof SessionLifecycle>;
 export const InstanceLifecycle = z.object({ instance_id: ImageId, at: Timestamp });
 export type InstanceLifecycle = z.infer<typeof InstanceLifecycle>;
 
+/** The instance saw its host's network change, or woke from sleep, and has every image link try again. */
+export const NetworkChanged = z.object({
+  instance_id: ImageId,
+  /** What was seen: the interfaces' addresses that came and went, or how late a timer fired. */
+  reason: z.string(),
+  /** The image connections told (each probes or retries at once). */
+  images: Count,
+  at: Timestamp,
+});
+export type NetworkChanged = z.infer<typeof NetworkChanged>;
+
 /** Every event type and the schema of its `data`. */
 export const eventData = {
   "io.stui.image.status.changed": ImageStatusChanged,
@@ -71,6 +82,7 @@ export const eventData = {
   "io.stui.session.cleaned": SessionLifecycle,
   "io.stui.instance.started": InstanceLifecycle,
   "io.stui.instance.stopped": InstanceLifecycle,
+  "io.stui.instance.network_changed": NetworkChanged,
 } as const;
 
 export type EventType = keyof typeof eventData;
@@ -103,6 +115,7 @@ const eventVariants = {
   "io.stui.session.cleaned": envelope("io.stui.session.cleaned"),
   "io.stui.instance.started": envelope("io.stui.instance.started"),
   "io.stui.instance.stopped": envelope("io.stui.instance.stopped"),
+  "io.stui.instance.network_changed": envelope("io.stui.instance.network_changed"),
 } satisfies Record<EventType, z.ZodObject>;
 
 export const StuiEvent = new FieldTagged("Event", "type", eventVariants);

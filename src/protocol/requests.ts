@@ -65,6 +65,11 @@ export const requestVariants = {
     name: z.string().max(256).nullable().default(null),
   }),
   DisconnectImage: z.object({ image_id: ImageId }),
+  /**
+   * Tries the image's link now, as a network change does: a Connected image is probed at once, a
+   * Reconnecting one attempts now with its backoff reset, a Failed one starts over.
+   */
+  RetryImage: z.object({ image_id: ImageId }),
   ListImages: z.object({}),
   GetConnectionHealthSummary: z.object({}),
   /** A client's current image context (what `Evaluate` without an image uses). */

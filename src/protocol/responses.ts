@@ -70,6 +70,7 @@ export const RESPONSE_FOR = {
   Evaluate: "EvaluationResult",
   ConnectImage: "ImageConnected",
   DisconnectImage: "ImageDisconnected",
+  RetryImage: "ImageConnectionStatus",
   ListImages: "Images",
   GetConnectionHealthSummary: "ConnectionHealthSummary",
   GetClientContext: "ClientContext",

@@ -20,7 +20,7 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
 export const isSubjectToken = (value: string): boolean => TOKEN.test(value);
 
 export type SessionChange = "created" | "closed" | "orphaned" | "cleaned";
-export type InstanceChange = "started" | "stopped";
+export type InstanceChange = "started" | "stopped" | "network";
 
 export const subjects = {
   imageStatus: (imageId: string) => `stui.events.image.${imageId}.status`,
@@ -51,6 +51,8 @@ export function eventSubject(event: StuiEvent): string {
       return subjects.instance(event.data.instance_id, "started");
     case "io.stui.instance.stopped":
       return subjects.instance(event.data.instance_id, "stopped");
+    case "io.stui.instance.network_changed":
+      return subjects.instance(event.data.instance_id, "network");
     default: {
       const unreachable: never = event;
       return unreachable;

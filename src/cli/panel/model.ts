@@ -172,8 +172,8 @@ function applyToImage(image: ImageConnectionStatus, event: StuiEvent): ImageConn
   switch (event.type) {
     case "io.stui.image.status.changed": {
       const seen = event.data.status === "Connected" ? { last_seen: event.data.at } : {};
-      const { reconnect_attempt, next_attempt_at } = event.data;
-      return { ...image, status: event.data.status, reconnect_attempt, next_attempt_at, ...seen };
+      const { reconnect_attempt, next_attempt_at, failure } = event.data;
+      return { ...image, status: event.data.status, reconnect_attempt, next_attempt_at, failure, ...seen };
     }
     case "io.stui.image.health.changed":
       return { ...image, connection_health: event.data.health, rtt_ms: event.data.rtt_ms, last_seen: event.data.at };
@@ -192,6 +192,7 @@ function applyToImage(image: ImageConnectionStatus, event: StuiEvent): ImageConn
     case "io.stui.context.switched":
     case "io.stui.instance.started":
     case "io.stui.instance.stopped":
+    case "io.stui.instance.network_changed":
       return image;
   }
 }
