@@ -274,10 +274,10 @@ const connectImage: Handler<"ConnectImage"> = async (ctx, request) => {
 
 const retryImage: Handler<"RetryImage"> = (ctx, request) => {
   const imageId = request.image_id;
-  requireImage(ctx, imageId);
-  // A crashed connection is spawned anew; a live one is told the network changed.
-  const crashed = stateOf(ctx).images.get(imageId)?.crash != null;
-  ctx.actor.send(crashed ? { type: "IMAGE.RETRY", imageId } : { type: "IMAGES.NETWORK_CHANGED", imageId });
+  // A Failed one starts over ("retry requested"; a crashed connection is spawned anew); any other
+  // is told the network changed: a Connected one probes, a Reconnecting one attempts now.
+  const failed = requireImage(ctx, imageId).status === "Failed";
+  ctx.actor.send(failed ? { type: "IMAGE.RETRY", imageId } : { type: "IMAGES.NETWORK_CHANGED", imageId });
   return Promise.resolve({ type: "ImageConnectionStatus", ...requireImage(ctx, imageId) });
 };
 
