@@ -1,9 +1,9 @@
 /**
  * `npm run bench -- image`: how fast a dead or frozen image is noticed, how fast a restarted one is
  * back, what the actor adds to a request's round trip (against a bare DEALER to the same sim, in
- * the same run), and what 500 connections cost.
+ * the same run), and what 1 000 connections cost (CPU, memory, event-loop lag).
  */
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { Dealer } from "zeromq";
 import { startImageConnection, waitForStatus, type ImageConnection } from "../src/actors/image-connection.js";
 import { DEFAULT_POLICY } from "../src/machines/connection-policy.js";
@@ -105,7 +105,7 @@ async function roundTrip(): Promise<void> {
 }
 
 async function fleet(): Promise<void> {
-  const size = Number(process.env.STUI_BENCH_FLEET ?? 500);
+  const size = Number(process.env.STUI_BENCH_FLEET ?? 1000);
   const sims = await Promise.all(Array.from({ length: 5 }, () => startImageSim()));
   const heapBefore = process.memoryUsage().heapUsed;
   const rssBefore = process.memoryUsage().rss;
@@ -116,10 +116,14 @@ async function fleet(): Promise<void> {
     await Promise.all(conns.map((c) => reach(c, "Connected", 60_000)));
     await new Promise((resolve) => setTimeout(resolve, 3000)); // settle: first pings, system_info
     const seconds = 10;
+    // What `nodejs_eventloop_lag_p99_seconds` (prom-client's default metrics) reports, over the window.
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     const cpu = process.cpuUsage(cpu0);
+    lag.disable();
     const wall = (performance.now() - t0) * 1000;
     global.gc?.();
     const heap = process.memoryUsage().heapUsed - heapBefore;
@@ -131,6 +135,7 @@ async function fleet(): Promise<void> {
       ["CPU of this process (share of one core)", `${fmt(((cpu.user + cpu.system) / wall) * 100, 1)} %`],
       ["heap per connection", `${fmt(heap / size / 1024, 1)} KiB`],
       ["RSS per connection", `${fmt(rss / size / 1024, 1)} KiB`],
+      ["event-loop lag p99 / max", `${fmt(lag.percentile(99) / 1e6, 1)} ms / ${fmt(lag.max / 1e6, 1)} ms`],
       ["Healthy at the end", `${healthy} / ${size}`],
     ]);
   } finally {

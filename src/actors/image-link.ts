@@ -22,6 +22,9 @@ import { decodeImageReply, type DecodeLimits } from "../protocol/index.js";
 const MAX_SOCKETS = 16_384;
 if (zmqContext.maxSockets < MAX_SOCKETS) zmqContext.maxSockets = MAX_SOCKETS;
 
+/** libzmq's socket limit in this process (`ZMQ_MAX_SOCKETS`), as raised above. */
+export const zmqSocketLimit = (): number => zmqContext.maxSockets;
+
 const EMPTY = Buffer.alloc(0);
 
 export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ input, sendBack, receive }) => {

@@ -36,6 +36,8 @@ import { openInspector, type Inspector } from "../inspect/inspector.js";
 import { LocalInspectSource } from "../inspect/local-source.js";
 import type { Logger } from "../logger.js";
 import type { ImageConfig } from "../machines/session-manager.js";
+import { zmqSocketLimit } from "../actors/image-link.js";
+import { capacityProblem, openFilesLimit } from "../limits.js";
 import { StuiService } from "../service.js";
 import { InspectFlagError, inspectFlag, parsePort } from "./inspect-flag.js";
 
@@ -107,6 +109,14 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     throw error;
+  }
+  const tooMany = capacityProblem(loaded.images.length, {
+    openFiles: openFilesLimit(),
+    zmqMaxSockets: zmqSocketLimit(),
+  });
+  if (tooMany !== null) {
+    console.error(`stui serve: ${tooMany}`);
+    return 2;
   }
   const code = await serve(loaded, inspectPort);
   // Whatever might still hold the event loop (a stuck socket, a log transport) must not keep a
