@@ -7,7 +7,7 @@
  */
 import { createPrivateKey, createPublicKey } from "node:crypto";
 import { constants } from "node:fs";
-import { open, readFile, stat } from "node:fs/promises";
+import { open, readFile, stat, unlink } from "node:fs/promises";
 import { curveKeyPair } from "zeromq";
 import { z } from "zod";
 
@@ -90,9 +90,13 @@ export async function writeKeyFile(file: string, pair: CurveKeyPair): Promise<vo
     await handle.chmod(0o600);
     await handle.writeFile(`${JSON.stringify(pair, null, 2)}\n`);
     await handle.sync();
-  } finally {
+  } catch (error) {
+    // Half a key file is no key file: it would only stop the next keygen.
     await handle.close();
+    await unlink(file).catch(() => undefined);
+    throw new KeyFileError(`cannot write ${file}: ${(error as Error).message}`);
   }
+  await handle.close();
 }
 
 /**

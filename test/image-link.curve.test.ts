@@ -22,6 +22,7 @@ import {
 } from "../src/curve.js";
 import { systemClock } from "../src/clock.js";
 import type { ImageStatusChanged } from "../src/protocol/index.js";
+import { cleanupFaults, isRoot, mountTmpfs } from "./helpers/faults.js";
 import { startImageSim, type ImageSimHandle } from "./helpers/image-sim.js";
 import { TEST_CONNECTION } from "./helpers/manager.js";
 import { runStui } from "./helpers/cli.js";
@@ -48,6 +49,7 @@ const connections: ImageConnection[] = [];
 afterEach(async () => {
   for (const c of connections.splice(0)) c.stop();
   await stopAllProcesses();
+  await cleanupFaults();
 });
 
 function connect(address: string, curve: CurveClient | null) {
@@ -175,6 +177,14 @@ describe("CURVE key files", () => {
       expect(message).not.toContain(serviceKeys.secret_key);
       expect(message).not.toContain(imageKeys.secret_key);
     }
+  });
+
+  it.skipIf(!isRoot())("on a full disk (a tmpfs): refused, and no half-written key file is left", async () => {
+    const mount = await mountTmpfs(64);
+    await writeFile(path.join(mount, "filler"), Buffer.alloc(1024 * 1024)).catch(() => undefined);
+    const file = path.join(mount, "key.json");
+    await expect(writeKeyFile(file, generateKeyPair())).rejects.toThrow(`cannot write ${file}: ENOSPC`);
+    await expect(stat(file)).rejects.toThrow(/ENOENT/);
   });
 
   it("stui keygen writes a pair, prints its public key, refuses to overwrite", async () => {
