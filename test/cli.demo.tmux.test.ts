@@ -92,7 +92,7 @@ async function startDemoPane(): Promise<DemoPane> {
   ).toEqual([...IDS]);
   // Its images serve CURVE, and let in only the service's key.
   for (const command of commands.filter((c) => simName(c) !== null)) {
-    expect(command).toMatch(/--curve-secret-key \S+image-key\.json --curve-client-key \S{40}/);
+    expect(command).toMatch(/--curve-secret-key \S+image-key\.json --curve-client-key=\S{40}/);
   }
   const tempDir = commands.join(" ").match(/-sd (\S+)\/jetstream/)?.[1] ?? "";
   expect(tempDir).toMatch(/stui-demo-/);

@@ -43,11 +43,11 @@ describe("stui serve - CURVE image links", () => {
     const stranger = await keygen(path.join(dir, "stranger.json"));
     const open = await startImageSim({
       name: "open",
-      extraArgs: ["--curve-secret-key", path.join(dir, "image.json"), "--curve-client-key", service.public_key],
+      extraArgs: ["--curve-secret-key", path.join(dir, "image.json"), `--curve-client-key=${service.public_key}`],
     });
     const closed = await startImageSim({
       name: "closed",
-      extraArgs: ["--curve-secret-key", path.join(dir, "image.json"), "--curve-client-key", stranger.public_key],
+      extraArgs: ["--curve-secret-key", path.join(dir, "image.json"), `--curve-client-key=${stranger.public_key}`],
     });
     nats = await startNatsServer();
     const config = path.join(dir, "stui.json");

@@ -93,7 +93,7 @@ async function expectAuthFailed(
 
 describe("image links over CURVE - real sockets", () => {
   it("connects with the image's pinned key and this service's pair, and evaluates", async () => {
-    const sim = await curveSim(["--curve-client-key", serviceKeys.public_key]);
+    const sim = await curveSim([`--curve-client-key=${serviceKeys.public_key}`]);
     const { conn } = connect(sim.endpoint, client());
     await waitForStatus(conn.actor, "Connected", 15_000);
     expect(await conn.request("evaluate", { code: "3 + 4" })).toMatchObject({ result: "7" });
@@ -114,7 +114,7 @@ describe("image links over CURVE - real sockets", () => {
   });
 
   it("a client key the image does not let in: AuthFailed (ZAP 400)", async () => {
-    const sim = await curveSim(["--curve-client-key", generateKeyPair().public_key]);
+    const sim = await curveSim([`--curve-client-key=${generateKeyPair().public_key}`]);
     await expectAuthFailed(connect(sim.endpoint, client()), sim, /refused this service's CURVE key \(ZAP status 400\)/);
   });
 
@@ -185,6 +185,12 @@ describe("CURVE key files", () => {
     const file = path.join(mount, "key.json");
     await expect(writeKeyFile(file, generateKeyPair())).rejects.toThrow(`cannot write ${file}: ENOSPC`);
     await expect(stat(file)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("stui image-sim takes a client key that starts with a dash, given with =", async () => {
+    const dashed = `-${"a".repeat(39)}`;
+    const sim = await curveSim([`--curve-client-key=${dashed}`]);
+    expect(sim.endpoint).toMatch(/^tcp:/);
   });
 
   it("stui keygen writes a pair, prints its public key, refuses to overwrite", async () => {

@@ -94,7 +94,8 @@ export const startSim = (id: string, keys: DemoKeys, bind = "tcp://127.0.0.1:*")
     process.execPath,
     [
       ...[STUI_BIN, "image-sim", "--bind", bind, "--name", id],
-      ...["--curve-secret-key", keys.imageKeyFile, "--curve-client-key", keys.service.public_key],
+      // `=`: a Z85 key may start with "-", which would read as an option.
+      ...["--curve-secret-key", keys.imageKeyFile, `--curve-client-key=${keys.service.public_key}`],
     ],
     /^ready (\S+)$/,
     "stdout",

@@ -43,9 +43,9 @@ options:
   --exit-on COMMAND        exit with code 3, without replying, on a request with COMMAND
   --curve-secret-key FILE  serve CURVE with the key pair in FILE (JSON {"public_key", "secret_key"},
                            mode 0600, as stui keygen writes it); clients pin its public key
-  --curve-client-key KEY   with CURVE, let in only this client public key (Z85); may be repeated;
-                           without it any CURVE client is let in; each one refused is named on
-                           stderr
+  --curve-client-key=KEY   with CURVE, let in only this client public key (Z85; with "=", as a key
+                           may start with "-"); may be repeated; without it any CURVE client is
+                           let in; each one refused is named on stderr
   --peer-log               print a line per peer event: peer {"at":MS,"event":E,"peer":ID,
                            "command":C,"connected":N}; E is accepted, disconnected (peer null:
                            the socket event cannot name it) or request (command null when the

@@ -13,7 +13,7 @@ Writes a new CURVE key pair to FILE as JSON {"public_key": "<z85>", "secret_key"
 An image's pair: stui image-sim --curve-secret-key FILE (a Pharo image: its CURVE server key);
 the service pins its public key as images[].curve.server_public_key.
 The service's pair: images[].curve.client_key_file; an image that lets in only known clients
-is given its public key (stui image-sim --curve-client-key KEY).`;
+is given its public key (stui image-sim --curve-client-key=KEY).`;
 
 export async function run(argv: string[]): Promise<number> {
   let out: string;
