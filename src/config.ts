@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { EventPublisherOptions } from "./actors/event-publisher.js";
 import { DEFAULT_NATS_URL, type NatsOptions } from "./actors/nats-link.js";
 import { DEFAULT_MAX_SHARE } from "./actors/inspect-link.js";
+import { DEFAULT_POLL_MS, DEFAULT_SLEEP_THRESHOLD_MS } from "./actors/network-watch.js";
 import { CurveClient, KeyFileError, readKeyFile, Z85Key } from "./curve.js";
 import type { ConnectionPolicy } from "./machines/connection-policy.js";
 import type { ImageConfig, ManagerPolicy } from "./machines/session-manager.js";
@@ -145,7 +146,7 @@ export const ServeConfig = z
       .object({
         /**
          * The most of the instance's time inspection may take, over about a second: beyond it,
-         * records are dropped and counted until it is back under. 1: no limit. @default 0.05
+         * records are dropped and counted until it is back under. 1: no limit. @default 0.02
          */
         max_share: z.number().gt(0).max(1).default(DEFAULT_MAX_SHARE),
       })
@@ -157,9 +158,9 @@ export const ServeConfig = z
         /** `false`: not watched (a server whose interfaces never change). @default true */
         watch: z.boolean().default(true),
         /** How often the interfaces are read. @default 2000 */
-        poll_interval_ms: PositiveInt.default(2000),
+        poll_interval_ms: PositiveInt.default(DEFAULT_POLL_MS),
         /** A timer this much late is a resume from sleep. @default 10000 */
-        sleep_threshold_ms: PositiveInt.default(10_000),
+        sleep_threshold_ms: PositiveInt.default(DEFAULT_SLEEP_THRESHOLD_MS),
       })
       .strict()
       .optional(),
@@ -394,15 +395,15 @@ export async function imagesOf(config: ServeConfig): Promise<ImageConfig[]> {
   const problems: string[] = [];
   const images = await Promise.all(
     config.images.map(async (i, n): Promise<ImageConfig> => {
-      if (i.curve === undefined) return { id: i.id, address: i.address, name: i.name };
+      const image = { id: i.id, address: i.address, name: i.name };
+      if (i.curve === undefined) return image;
       try {
         const pair = await readKeyFile(i.curve.client_key_file);
-        const curve = new CurveClient(i.curve.server_public_key, pair, i.curve.client_key_file);
-        return { id: i.id, address: i.address, name: i.name, curve };
+        return { ...image, curve: new CurveClient(i.curve.server_public_key, pair, i.curve.client_key_file) };
       } catch (error) {
         if (!(error instanceof KeyFileError)) throw error;
         problems.push(`images[${n}] (${i.id}).curve.client_key_file: ${error.message}`);
-        return { id: i.id, address: i.address, name: i.name };
+        return image;
       }
     }),
   );
@@ -434,9 +435,9 @@ export function managerPolicyOf(config: ServeConfig): Partial<ManagerPolicy> {
 }
 
 /** What the network watch takes from the configuration (`ServiceOptions.network`). */
-export function networkOptionsOf(config: ServeConfig): { pollMs: number; sleepThresholdMs: number } | false {
+export function networkOptionsOf(config: ServeConfig): { pollMs?: number; sleepThresholdMs?: number } | false {
   const n = config.network;
-  if (n === undefined) return { pollMs: 2000, sleepThresholdMs: 10_000 };
+  if (n === undefined) return {};
   return n.watch ? { pollMs: n.poll_interval_ms, sleepThresholdMs: n.sleep_threshold_ms } : false;
 }
 

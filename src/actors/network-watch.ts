@@ -8,10 +8,15 @@
 import { networkInterfaces, type NetworkInterfaceInfo } from "node:os";
 import { performance } from "node:perf_hooks";
 
+/** How often the interfaces are read (and the clock checked), unless configured. */
+export const DEFAULT_POLL_MS = 2000;
+/** A tick this much later than the poll interval is a resume from sleep, unless configured. */
+export const DEFAULT_SLEEP_THRESHOLD_MS = 10_000;
+
 export interface NetworkWatchOptions {
-  /** How often the interfaces are read (and the clock checked). @default 2000 */
+  /** How often the interfaces are read (and the clock checked). @default DEFAULT_POLL_MS */
   readonly pollMs?: number;
-  /** A tick this much later than `pollMs` is a resume from sleep. @default 10000 */
+  /** A tick this much later than `pollMs` is a resume from sleep. @default DEFAULT_SLEEP_THRESHOLD_MS */
   readonly sleepThresholdMs?: number;
   /** Called with why, once per change. */
   readonly onChange: (reason: string) => void;
@@ -44,8 +49,8 @@ export function describeChange(before: readonly string[], after: readonly string
 }
 
 export function watchNetwork(options: NetworkWatchOptions): NetworkWatch {
-  const pollMs = options.pollMs ?? 2000;
-  const threshold = options.sleepThresholdMs ?? 10_000;
+  const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+  const threshold = options.sleepThresholdMs ?? DEFAULT_SLEEP_THRESHOLD_MS;
   const read = options.interfaces ?? networkInterfaces;
   const now = options.now ?? Date.now;
   let addresses = addressesOf(read());
