@@ -198,7 +198,7 @@ async function loadSessions(root: string, nc: NatsConnection, url: string): Prom
       `in ${seconds(putMs)} (${fmt((PUT_N / putMs) * 1000, 0)}/s, so ${fmt(LOAD_N)} that way would take about ` +
       `${seconds((LOAD_N / PUT_N) * putMs)}), the other ${fmt(LOAD_N - PUT_N)} published straight into the bucket's ` +
       `stream in the same envelope, 256 in flight, in ${seconds(publishMs)}; the file store seeded with the same ` +
-      `records in ${seconds(seedMs)} (envelope files written directly, then sync(1))`,
+      `records in ${seconds(seedMs)} (its snapshot file written directly, then sync(1))`,
   );
   // Two rounds in opposite orders, so that neither side always runs first.
   const file: { ms: number; records: number }[] = [];

@@ -1,14 +1,15 @@
 /**
  * The `sessions` benchmark at scale: loading a 100 000-session store (against plain readFile +
- * JSON.parse of the same files), the heap a session costs in the manager (against the same
+ * JSON.parse of the same snapshot, line by line), migrating the old one-file-per-record layout, the heap a session costs in the manager (against the same
  * records parsed into a plain Map), `CreateSession` with that many sessions in the registry, and
  * the heap per image actor (against standalone image connections).
  */
 import { spawnSync } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { FileSessionStore } from "../src/adapters/file-store/store.js";
+import { SNAPSHOT_FILE } from "../src/adapters/file-store/journal.js";
 import { startImageConnection, waitForStatus } from "../src/actors/image-connection.js";
 import { SessionManager } from "../src/actors/session-manager.js";
 import { DEFAULT_POLICY } from "../src/machines/connection-policy.js";
@@ -23,6 +24,7 @@ import {
   removeDir,
   printCreateSample,
   sampleCreate,
+  seedLegacyStore,
   seedStore,
   settledHeap,
   type Sim,
@@ -35,18 +37,15 @@ const seconds = (ms: number): string => `${fmt(ms / 1000, 2)} s`;
 const perSec = (count: number, ms: number): string => fmt((count / ms) * 1000, 0);
 const kib = (bytes: number): string => `${fmt(bytes / 1024, 1)} KiB`;
 
-/** The baseline: every file of the directory read and parsed, `parallel` at a time, kept in a Map. */
-async function plainRead(dir: string, parallel: number): Promise<{ ms: number; byId: Map<string, unknown> }> {
+/** The baseline: the snapshot read whole and each line JSON.parse-d, kept in a Map by session id. */
+async function plainRead(dir: string): Promise<{ ms: number; byId: Map<string, unknown> }> {
   const t0 = performance.now();
-  const names = (await readdir(dir)).filter((name) => name.endsWith(".json"));
+  const text = await readFile(path.join(dir, SNAPSHOT_FILE), "utf8");
   const byId = new Map<string, unknown>();
-  for (let start = 0; start < names.length; start += parallel) {
-    const batch = names.slice(start, start + parallel);
-    const texts = await Promise.all(batch.map((name) => readFile(path.join(dir, name), "utf8")));
-    texts.forEach((text, i) => {
-      const envelope = JSON.parse(text) as { session: unknown };
-      byId.set(batch[i] ?? "", envelope.session);
-    });
+  let start = text.indexOf("\n") + 1; // past the header
+  for (let end = text.indexOf("\n", start); end >= 0; start = end + 1, end = text.indexOf("\n", start)) {
+    const envelope = JSON.parse(text.slice(start, end)) as { session: { session_id: string } };
+    byId.set(envelope.session.session_id, envelope.session);
   }
   return { ms: performance.now() - t0, byId };
 }
@@ -69,25 +68,20 @@ async function loadStore(root: string, sim: Sim): Promise<void> {
   const seedMs = await seedStore(dir, LOAD_N, dead);
   spawnSync("sync"); // the seed's dirty pages written back now, not during the timed reads
   console.log(
-    `\nsessions: a ${fmt(LOAD_N)}-session store, seeded in ${seconds(seedMs)} by writing the v2 envelope files ` +
-      `directly (encodeStoredSession + fileKey, fs.writeFile 256 at a time, no fsync, then sync(1)); page cache warm`,
+    `\nsessions: a ${fmt(LOAD_N)}-session store, seeded in ${seconds(seedMs)} by writing its snapshot directly ` +
+      `(encodeStoredSession per line, one fs.writeFile, no fsync, then sync(1)); page cache warm`,
   );
-  const sessionsDir = path.join(dir, "sessions");
 
-  const times = { one: [] as number[], many: [] as number[], load: [] as number[] };
-  const counts = { one: 0, many: 0, load: 0 };
+  const times = { plain: [] as number[], load: [] as number[] };
+  const counts = { plain: 0, load: 0 };
   let plainBytes = Number.NaN;
-  const baselines = async (): Promise<void> => {
+  const baseline = async (): Promise<void> => {
     const heap0 = settledHeap();
-    const one = await plainRead(sessionsDir, 1);
-    counts.one = one.byId.size;
-    if (Number.isNaN(plainBytes)) plainBytes = (settledHeap() - heap0) / counts.one;
-    times.one.push(one.ms);
-    one.byId.clear();
-    const many = await plainRead(sessionsDir, 64);
-    counts.many = many.byId.size;
-    times.many.push(many.ms);
-    many.byId.clear();
+    const plain = await plainRead(dir);
+    counts.plain = plain.byId.size;
+    if (Number.isNaN(plainBytes)) plainBytes = (settledHeap() - heap0) / counts.plain;
+    times.plain.push(plain.ms);
+    plain.byId.clear();
   };
   const load = async (): Promise<void> => {
     const loaded = await timedFileLoad(dir);
@@ -95,21 +89,34 @@ async function loadStore(root: string, sim: Sim): Promise<void> {
     counts.load = loaded.records;
   };
   // Two rounds in opposite orders, so that neither side always runs first.
-  await baselines();
+  await baseline();
   await load();
   await load();
-  await baselines();
+  await baseline();
+
+  const legacyDir = path.join(root, "legacy");
+  const legacySeedMs = await seedLegacyStore(legacyDir, LOAD_N, dead);
+  spawnSync("sync");
+  const migrated = await timedFileLoad(legacyDir);
+  await removeDir(legacyDir);
 
   const heap0 = settledHeap();
   const t0 = performance.now();
+  const managerStore = await FileSessionStore.open({ dir, logger: quietLogger });
   const manager = await SessionManager.start({
-    store: await FileSessionStore.open({ dir, logger: quietLogger }),
+    store: managerStore,
     images,
     logger: quietLogger,
     policy: QUIET_POLICY,
   });
   const startMs = performance.now() - t0;
   const managerBytes = (settledHeap() - heap0) / manager.sessionCount;
+  const compactMs: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    const t = performance.now();
+    await managerStore.compact();
+    compactMs.push(performance.now() - t);
+  }
 
   const row = (name: string, count: number, ms: readonly number[]): string[] => [
     name,
@@ -119,11 +126,17 @@ async function loadStore(root: string, sim: Sim): Promise<void> {
   ];
   printTable([
     ["", "records", "time (round 1 / 2)", "records/s (best)"],
-    row("readdir + readFile + JSON.parse, one at a time (baseline)", counts.one, times.one),
-    row("readdir + readFile + JSON.parse, 64 at a time (baseline)", counts.many, times.many),
+    row("readFile + JSON.parse of each snapshot line (baseline)", counts.plain, times.plain),
     row("FileSessionStore.open + load()", counts.load, times.load),
     row("FileSessionStore.open + SessionManager.start (once)", manager.sessionCount, [startMs]),
+    row("the old one-file-per-record layout migrated: open + load() (once)", migrated.records, [migrated.ms]),
+    row("a compaction (the live records copied to a new snapshot, 2 fsyncs)", manager.sessionCount, compactMs),
   ]);
+  const best = (ms: readonly number[]): number => Math.min(...ms);
+  console.log(
+    `best load / best baseline: ${fmt(best(times.load) / best(times.plain), 2)}x; ` +
+      `the old layout was seeded in ${seconds(legacySeedMs)} (${fmt(LOAD_N)} files written directly)`,
+  );
 
   console.log(`\nsessions: heap per session${gcAvailable() ? " (after full GCs)" : " (NO gc available: rough)"}`);
   printTable([

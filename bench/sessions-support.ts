@@ -1,7 +1,7 @@
 /**
  * What the `sessions` benchmark needs around the session manager: real `stui image-sim` child
  * processes, temp directories, a store
- * seeded by writing its v2 envelope files directly, a heap reading after a full GC, and the
+ * seeded by writing its snapshot file directly (or the old one-file-per-record layout), a heap reading after a full GC, and the
  * interleaved `CreateSession` sample with its two baselines.
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { fileKey } from "../src/adapters/file-store/store.js";
+import { encodeHeader, SNAPSHOT_FILE, LOG_FILE } from "../src/adapters/file-store/journal.js";
 import { requestImage } from "../src/actors/image-connection.js";
 import type { SessionManager } from "../src/actors/session-manager.js";
 import { UNREVISIONED, type SessionStore } from "../src/ports.js";
@@ -103,13 +104,26 @@ export function benchSession(i: number, address: string): SessionStateData {
 }
 
 /**
- * Writes `count` v2 envelope files (revision 1, mode 0600) straight into `<dir>/sessions/`, the
- * way FileSessionStore names them: plain fs.writeFile, `parallel` at a time, no fsync. Returns ms.
+ * Writes a store of `count` sessions (revision 1) the way FileSessionStore compacts one: a
+ * snapshot of one line per session and an empty log, mode 0600, no fsync. Returns ms.
  */
-export async function seedStore(dir: string, count: number, address: string, parallel = 256): Promise<number> {
+export async function seedStore(dir: string, count: number, address: string): Promise<number> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const t0 = performance.now();
+  const lines = [encodeHeader(1)];
+  for (let i = 0; i < count; i++) lines.push(encodeStoredSession(1, benchSession(i, address)));
+  await writeFile(path.join(dir, SNAPSHOT_FILE), lines.join(""), { mode: 0o600 });
+  await writeFile(path.join(dir, LOG_FILE), encodeHeader(1), { mode: 0o600 });
+  return performance.now() - t0;
+}
+
+/**
+ * Writes `count` sessions in the layout before store format 3: one v2 envelope file each under
+ * `<dir>/sessions/`, plain fs.writeFile, `parallel` at a time, no fsync. Returns ms.
+ */
+export async function seedLegacyStore(dir: string, count: number, address: string, parallel = 256): Promise<number> {
   const sessionsDir = path.join(dir, "sessions");
   await mkdir(sessionsDir, { recursive: true, mode: 0o700 });
-  await mkdir(path.join(dir, "contexts"), { recursive: true, mode: 0o700 });
   const t0 = performance.now();
   for (let start = 0; start < count; start += parallel) {
     const batch: Promise<void>[] = [];

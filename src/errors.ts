@@ -143,6 +143,18 @@ export class StoreLockedError extends StuiError {
   }
 }
 
+/** The store's files cannot be used as they are (written by a newer STUI, or their order broken). */
+export class StoreFormatError extends StuiError {
+  override readonly name = "StoreFormatError";
+  readonly code = "Internal";
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`the session store file ${file} cannot be used: ${reason}`);
+  }
+}
+
 export class StoreClosedError extends StuiError {
   override readonly name = "StoreClosedError";
   readonly code = "Internal";

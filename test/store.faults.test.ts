@@ -1,7 +1,7 @@
 /**
  * Store answers tell the truth when the disk fails. `stui serve` runs as a child process over a
  * real nats-server and image-sim; its fsync calls are made to fail for real (strace injecting EIO,
- * on every file or only on the store's directories) or its store sits on a small tmpfs that fills
+ * on every file or only on the store's log) or its store sits on a small tmpfs that fills
  * up (ENOSPC). Each time the answer, the registry (what the API lists) and the disk agree; the
  * store reports itself degraded (health summary, /readyz) and refuses writes with a clear error;
  * once the disk works, retrying the same request succeeds; nothing acknowledged is lost, across a
@@ -10,7 +10,7 @@
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { decodeStoredSession } from "../src/adapters/file-store/envelope.js";
+import { readJournal, replay } from "../src/adapters/file-store/journal.js";
 import { StuiClient } from "../src/client.js";
 import type { Response, SessionStateData } from "../src/protocol/index.js";
 import { cleanupFaults, injectFsyncError, isRoot, mountTmpfs } from "./helpers/faults.js";
@@ -75,17 +75,16 @@ const api = (): StuiClient => {
   return client;
 };
 
-/** The sessions on disk, by id. */
+/** The sessions on disk (the snapshot, then the log), by id. */
 async function onDisk(store: string): Promise<Map<string, SessionStateData>> {
-  const dir = path.join(store, "sessions");
-  const names = (await readdir(dir)).filter((n) => n.endsWith(".json") && !n.startsWith("."));
-  const sessions = new Map<string, SessionStateData>();
-  for (const name of names) {
-    const decoded = decodeStoredSession(await readFile(path.join(dir, name)));
-    if (!decoded.ok) throw new Error(`${name}: ${decoded.error.message}`);
-    sessions.set(decoded.value.session.session_id, decoded.value.session);
-  }
-  return sessions;
+  const read = async (name: string): Promise<ReturnType<typeof readJournal>> =>
+    readJournal(await readFile(path.join(store, name)));
+  const [snapshot, log] = [await read("snapshot.jsonl"), await read("log.jsonl")];
+  if (typeof snapshot === "string") throw new Error(`unreadable snapshot: ${snapshot}`);
+  if (typeof log === "string") throw new Error(`unreadable log: ${log}`);
+  const replayed = replay(snapshot, log.generation === snapshot.generation ? log : null);
+  if (replayed.corrupt.length > 0) throw new Error(`corrupt lines: ${JSON.stringify(replayed.corrupt)}`);
+  return new Map(Array.from(replayed.sessions, ([id, located]) => [id, located.value.session]));
 }
 
 /** The sessions the service lists, by id, with whether each is active. */
@@ -125,7 +124,7 @@ describe.skipIf(!isRoot())("store faults - answers, registry and disk agree", ()
     expect(kept.type).toBe("SessionCreated");
     expect(await readyz(s.metrics)).toBe(200);
 
-    const fault = await injectFsyncError(s.child.pid); // every fsync: the temp file's and the directory's
+    const fault = await injectFsyncError(s.child.pid); // every fsync: the log's, a temp file's, the directory's
     const refused = await create("alice");
     expectStoreUnavailable(refused, s.store);
     expect([...(await listed()).keys()]).toHaveLength(1);
@@ -150,17 +149,15 @@ describe.skipIf(!isRoot())("store faults - answers, registry and disk agree", ()
     expect(s.child.stdout()).toMatch(new RegExp(`"error_id":"${id}"`));
   });
 
-  it("store faults - directory fsync EIO: CloseSession is rolled back, not applied; the retry closes it, also across a restart", async () => {
+  it("store faults - log fsync EIO: CloseSession is rolled back, not applied; the retry closes it, also across a restart", async () => {
     const store = path.join(await makeStoreDir(), "data");
     let s = await serve(store);
     const created = await create("bob");
     if (created.type !== "SessionCreated") throw new Error(JSON.stringify(created));
     const id = created.session.session_id;
 
-    // Only the directories' fsync fails: the record's rename has happened when the write fails.
-    const fault = await injectFsyncError(s.child.pid, {
-      paths: [path.join(store, "sessions"), path.join(store, "contexts")],
-    });
+    // Only the log's fsync fails: the line has been written when the write fails.
+    const fault = await injectFsyncError(s.child.pid, { paths: [path.join(store, "log.jsonl")] });
     expectStoreUnavailable(await api().closeSession({ session_id: id, save_state: true }), store);
     expect((await listed()).get(id)).toBe(true); // still active, as on disk
     expect((await onDisk(store)).get(id)?.is_active).toBe(true);
@@ -224,11 +221,19 @@ describe.skipIf(!isRoot())("store faults - answers, registry and disk agree", ()
 
     const filler = path.join(mount, "filler");
     await writeFile(filler, Buffer.alloc(1024 * 1024)).catch(() => undefined); // fills what is left
-    expectStoreUnavailable(await create("d"), store);
+    // Appends still fit in the log's last allocated page for a while: write until one is refused.
+    let refused: Response | null = null;
+    for (let n = 0; refused === null && n < 200; n += 1) {
+      const r = await create(`d${n}`);
+      if (r.type === "SessionCreated") acknowledged.push(r.session.session_id);
+      else refused = r;
+    }
+    if (refused === null) throw new Error("the full disk never refused a write");
+    expectStoreUnavailable(refused, store);
     expectStoreUnavailable(await api().closeSession({ session_id: acknowledged[0] ?? "", save_state: true }), store);
     expect([...(await listed()).keys()].sort()).toEqual([...acknowledged].sort());
     expect([...(await onDisk(store)).keys()].sort()).toEqual([...acknowledged].sort());
-    const leftovers = (await readdir(path.join(store, "sessions"))).filter((n) => n.startsWith("."));
+    const leftovers = (await readdir(store)).filter((n) => n.startsWith(".") && n !== ".lock");
     expect(leftovers).toEqual([]);
 
     await rm(filler);
@@ -241,7 +246,7 @@ describe.skipIf(!isRoot())("store faults - answers, registry and disk agree", ()
     expect((await s.child.exited).code).toBe(0);
     s = await serve(store);
     const after = await listed();
-    expect(after.size).toBe(4);
+    expect(after.size).toBe(acknowledged.length + 1);
     for (const id of acknowledged) expect(after.has(id)).toBe(true);
     expect(after.get(acknowledged[0] ?? "")).toBe(false);
   });

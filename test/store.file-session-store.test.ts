@@ -5,6 +5,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FileSessionStore, fileKey } from "../src/adapters/file-store/store.js";
+import { encodeStoredSession } from "../src/adapters/file-store/envelope.js";
+import { encodeHeader } from "../src/adapters/file-store/journal.js";
 import { UNREVISIONED, type StoreLogger } from "../src/ports.js";
 import { RevisionConflictError, StoreLockedError } from "../src/errors.js";
 import { DEFAULT_IMAGE_ADDRESS, DEFAULT_IMAGE_ID, type SessionStateData } from "../src/protocol/index.js";
@@ -52,7 +54,19 @@ function recordingLogger(): { logger: StoreLogger; entries: Logged[] } {
 }
 
 const modeOf = async (file: string): Promise<number> => (await fs.stat(file)).mode & 0o777;
-const sessionPath = (dir: string, id: string): string => path.join(dir, "sessions", `${fileKey(id)}.json`);
+/** Where the layout before store format 3 kept a session. */
+const legacyPath = (dir: string, id: string): string => path.join(dir, "sessions", `${fileKey(id)}.json`);
+const snapshotOf = (dir: string): string => path.join(dir, "snapshot.jsonl");
+const logOf = (dir: string): string => path.join(dir, "log.jsonl");
+
+/** The lines of a store file, parsed, its header first. */
+async function linesOf(file: string): Promise<Array<Record<string, unknown>>> {
+  const text = await fs.readFile(file, "utf8");
+  return text
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
 
 let dir = "";
 let children: ChildProcess[] = [];
@@ -137,7 +151,7 @@ describe("session store - records", () => {
       name: "InvalidRecordError",
     });
     await expect(store.putContext("client-1", "bad id!", null)).rejects.toMatchObject({ name: "InvalidRecordError" });
-    expect(await fs.readdir(path.join(dir, "sessions"))).toEqual([]);
+    expect(await linesOf(logOf(dir))).toEqual([{ stui_store: 3, generation: 1 }]);
     await store.close();
   });
 });
@@ -177,11 +191,10 @@ describe("session store - change feed and context revisions", () => {
   });
 
   it("session store - a context written before contexts had revisions loads at revision 0", async () => {
-    const store = await FileSessionStore.open({ dir });
-    await store.close();
+    await fs.mkdir(path.join(dir, "contexts"));
     const file = path.join(dir, "contexts", `${fileKey("old")}.json`);
     await fs.writeFile(file, JSON.stringify({ schema_version: 2, client_id: "old", image_id: "dev" }), { mode: 0o600 });
-    const reopened = await FileSessionStore.open({ dir });
+    const reopened = await FileSessionStore.open({ dir, logger: recordingLogger().logger });
     expect((await reopened.load()).contexts.get("old")).toEqual({ imageId: "dev", revision: 0 });
     expect(await reopened.putContext("old", "staging", 0)).toBe(1);
     await reopened.close();
@@ -222,25 +235,27 @@ describe("session store - permissions", () => {
     await store.putContext("client-1", "dev", null);
     await store.close();
     expect(await modeOf(root)).toBe(0o700);
-    expect(await modeOf(path.join(root, "sessions"))).toBe(0o700);
-    expect(await modeOf(sessionPath(root, "s1"))).toBe(0o600);
-    expect(await modeOf(path.join(root, "contexts", `${fileKey("client-1")}.json`))).toBe(0o600);
+    expect(await modeOf(snapshotOf(root))).toBe(0o600);
+    expect(await modeOf(logOf(root))).toBe(0o600);
+    expect((await fs.readdir(root)).sort()).toEqual(["log.jsonl", "snapshot.jsonl"]);
   });
 
-  it("session store - a pre-existing 0755 directory and a 0644 record are tightened to 0700 and 0600", async () => {
+  it("session store - a pre-existing 0755 directory and 0644 store files are tightened to 0700 and 0600", async () => {
     await fs.chmod(dir, 0o755);
-    await fs.mkdir(path.join(dir, "sessions"), { mode: 0o755 });
-    const file = sessionPath(dir, "s1");
-    await fs.writeFile(file, JSON.stringify({ schema_version: 2, revision: 4, session: session("s1") }), {
-      mode: 0o644,
-    });
-    await fs.chmod(file, 0o644);
-
-    const store = await FileSessionStore.open({ dir });
+    for (const [file, text] of [
+      [snapshotOf(dir), `${encodeHeader(1)}${encodeStoredSession(4, session("s1"))}`],
+      [logOf(dir), encodeHeader(1)],
+    ] as const) {
+      await fs.writeFile(file, text, { mode: 0o644 });
+      await fs.chmod(file, 0o644);
+    }
+    const { logger, entries } = recordingLogger();
+    const store = await FileSessionStore.open({ dir, logger });
     expect(await modeOf(dir)).toBe(0o700);
-    expect(await modeOf(path.join(dir, "sessions"))).toBe(0o700);
+    expect(await modeOf(snapshotOf(dir))).toBe(0o600);
+    expect(await modeOf(logOf(dir))).toBe(0o600);
+    expect(entries.filter((e) => e.msg.includes("tightened"))).toHaveLength(2);
     expect(await store.put(session("s1"), 4)).toBe(5);
-    expect(await modeOf(file)).toBe(0o600);
     await store.close();
   });
 });
@@ -259,7 +274,7 @@ describe("session store - migration", () => {
 
   it("session store - migration: a bare legacy record without image fields loads onto the default image at revision 0", async () => {
     await fs.mkdir(path.join(dir, "sessions"), { recursive: true });
-    await fs.writeFile(sessionPath(dir, "old-1"), JSON.stringify(legacy));
+    await fs.writeFile(legacyPath(dir, "old-1"), JSON.stringify(legacy));
     const store = await FileSessionStore.open({ dir, logger: recordingLogger().logger });
     const loaded = await store.load();
     expect(loaded.problems).toEqual([]);
@@ -273,14 +288,17 @@ describe("session store - migration", () => {
 
     // Rewriting it (compare-and-set on revision 0) stores it as version 2, revision 1.
     expect(await store.put(record!.session, 0)).toBe(1);
-    const onDisk = JSON.parse(await fs.readFile(sessionPath(dir, "old-1"), "utf8")) as Record<string, unknown>;
-    expect(onDisk).toMatchObject({ schema_version: 2, revision: 1, session: { image_id: DEFAULT_IMAGE_ID } });
+    expect((await linesOf(logOf(dir))).at(-1)).toMatchObject({
+      schema_version: 2,
+      revision: 1,
+      session: { image_id: DEFAULT_IMAGE_ID },
+    });
     await store.close();
   });
 
   it("session store - migration: a version-1 envelope loads onto the default image at revision 0", async () => {
     await fs.mkdir(path.join(dir, "sessions"), { recursive: true });
-    await fs.writeFile(sessionPath(dir, "old-1"), JSON.stringify({ schema_version: 1, session: legacy }));
+    await fs.writeFile(legacyPath(dir, "old-1"), JSON.stringify({ schema_version: 1, session: legacy }));
     const store = await FileSessionStore.open({ dir, logger: recordingLogger().logger });
     const loaded = await store.load();
     expect(loaded.problems).toEqual([]);
@@ -289,50 +307,192 @@ describe("session store - migration", () => {
   });
 });
 
-describe("session store - damage", () => {
-  it("session store - corrupt files are moved aside, logged and reported, and the other records load", async () => {
+describe("session store - migration of the one-file-per-record layout", () => {
+  it("session store - migration: every record and context is carried over, corrupt files reported, and the old layout moved aside whole", async () => {
+    await fs.mkdir(path.join(dir, "sessions"));
+    await fs.mkdir(path.join(dir, "contexts"));
+    await fs.writeFile(legacyPath(dir, "s1"), encodeStoredSession(7, session("s1")));
+    await fs.writeFile(legacyPath(dir, "s2"), encodeStoredSession(1, session("s2")));
+    await fs.writeFile(legacyPath(dir, "bad"), '{"schema_version": 2, "revis');
+    await fs.writeFile(legacyPath(dir, "elsewhere"), encodeStoredSession(1, session("not-elsewhere")));
+    const context = { schema_version: 2, client_id: "alice", image_id: "dev", revision: 3 };
+    await fs.writeFile(path.join(dir, "contexts", `${fileKey("alice")}.json`), JSON.stringify(context));
+
     const { logger, entries } = recordingLogger();
     const store = await FileSessionStore.open({ dir, logger });
-    await store.put(session("good"), null);
-    const notJson = sessionPath(dir, "bad-json");
-    const invalid = sessionPath(dir, "bad-field");
-    const future = sessionPath(dir, "future");
-    await fs.writeFile(notJson, '{"schema_version": 2, "revis');
-    await fs.writeFile(invalid, JSON.stringify({ schema_version: 2, revision: 1, session: { session_id: 3 } }));
-    await fs.writeFile(future, JSON.stringify({ schema_version: 3, revision: 1, session: session("future") }));
-
     const loaded = await store.load();
-    expect(loaded.records.map((r) => r.session.session_id)).toEqual(["good"]);
-    expect(loaded.problems).toHaveLength(3);
+    expect(loaded.records.map((r) => [r.session.session_id, r.revision]).sort()).toEqual([
+      ["s1", 7],
+      ["s2", 1],
+    ]);
+    expect([...loaded.contexts]).toEqual([["alice", { imageId: "dev", revision: 3 }]]);
+    const names = await fs.readdir(dir);
+    const aside = names.find((n) => n.startsWith("migrated-v2-")) ?? "";
+    expect(names.filter((n) => !n.startsWith(".")).sort()).toEqual([aside, "log.jsonl", "snapshot.jsonl"].sort());
+    expect(loaded.problems.map((p) => p.file).sort()).toEqual([legacyPath(dir, "bad"), legacyPath(dir, "elsewhere")]);
     for (const problem of loaded.problems) {
       if (problem.kind !== "CorruptRecord") throw new Error(`unexpected problem ${problem.kind}`);
-      expect([notJson, invalid, future]).toContain(problem.file);
-      expect(problem.movedTo).toMatch(/\.json\.corrupt-[0-9TZ-]+$/);
-      await expect(fs.access(problem.file)).rejects.toThrow();
-      await fs.access(problem.movedTo!); // still on disk, under its new name
+      expect(problem.movedTo).toBe(path.join(dir, aside, "sessions", path.basename(problem.file)));
+      await fs.access(problem.movedTo!); // kept, with the rest of the old layout
+      expect(entries.some((e) => e.level === "error" && e.msg.includes(problem.file))).toBe(true);
+    }
+    expect(await store.put(session("s1"), 7)).toBe(8);
+    await store.close();
+
+    const reopened = await FileSessionStore.open({ dir, logger });
+    const again = await reopened.load();
+    expect(again.problems).toEqual([]);
+    expect(again.records.map((r) => [r.session.session_id, r.revision]).sort()).toEqual([
+      ["s1", 8],
+      ["s2", 1],
+    ]);
+    await reopened.close();
+  });
+
+  it("session store - migration: a crash after the snapshot was written only leaves the move to do", async () => {
+    await fs.mkdir(path.join(dir, "sessions"));
+    await fs.writeFile(legacyPath(dir, "s1"), encodeStoredSession(1, session("s1")));
+    await fs.writeFile(snapshotOf(dir), `${encodeHeader(1)}${encodeStoredSession(2, session("s1"))}`, { mode: 0o600 });
+    await fs.writeFile(logOf(dir), encodeHeader(1), { mode: 0o600 });
+    const store = await FileSessionStore.open({ dir, logger: recordingLogger().logger });
+    expect((await store.load()).records.map((r) => r.revision)).toEqual([2]);
+    expect((await fs.readdir(dir)).some((n) => n === "sessions")).toBe(false);
+    await store.close();
+  });
+});
+
+describe("session store - damage", () => {
+  /** A store holding `good` (revision 1), closed. */
+  async function storeWithGood(): Promise<void> {
+    const store = await FileSessionStore.open({ dir });
+    await store.put(session("good"), null);
+    await store.close();
+  }
+
+  it("session store - corrupt lines are copied aside, logged and reported by line, and the other records load", async () => {
+    await storeWithGood();
+    await fs.appendFile(
+      logOf(dir),
+      [
+        '{"schema_version": 2, "revis',
+        JSON.stringify({ schema_version: 2, revision: 1, session: { session_id: 3 } }),
+        JSON.stringify({ schema_version: 3, revision: 1, session: session("future") }),
+        encodeStoredSession(1, session("later")).trimEnd(),
+        "",
+      ].join("\n"),
+    );
+    const { logger, entries } = recordingLogger();
+    const store = await FileSessionStore.open({ dir, logger });
+    const loaded = await store.load();
+    expect(loaded.records.map((r) => r.session.session_id).sort()).toEqual(["good", "later"]);
+    expect(loaded.problems.map((p) => p.file)).toEqual([3, 4, 5].map((n) => `${logOf(dir)}:${n}`));
+    const aside = loaded.problems[0]?.kind === "CorruptRecord" ? loaded.problems[0].movedTo : null;
+    expect(aside).toMatch(/\/corrupt-[0-9TZ-]+\.jsonl$/);
+    expect((await fs.readFile(aside!, "utf8")).split("\n")).toHaveLength(4); // three lines, kept as they were
+    for (const problem of loaded.problems) {
+      if (problem.kind !== "CorruptRecord") throw new Error(`unexpected problem ${problem.kind}`);
+      expect(problem.movedTo).toBe(aside);
       expect(problem.error.name).toBe("CorruptRecordError");
       expect(entries.some((e) => e.level === "error" && e.msg.includes(problem.file))).toBe(true);
     }
-    const future3 = loaded.problems.find((p) => p.file === future);
-    expect(future3?.error.message).toContain("unknown schema version 3");
-
-    // Moved aside once: the next load is clean.
-    expect((await store.load()).problems).toEqual([]);
+    expect(loaded.problems[2]?.error.message).toContain("unknown schema version 3");
     await store.close();
+
+    // Compacted out: the next open is clean.
+    const reopened = await FileSessionStore.open({ dir, logger });
+    const again = await reopened.load();
+    expect(again.problems).toEqual([]);
+    expect(again.records).toHaveLength(2);
+    await reopened.close();
+  });
+
+  it("session store - a log cut off mid-line (a crash during a write) is cut back to its last whole line, with a warning", async () => {
+    await storeWithGood();
+    await fs.appendFile(logOf(dir), encodeStoredSession(1, session("torn")).slice(0, 40));
+    const { logger, entries } = recordingLogger();
+    const store = await FileSessionStore.open({ dir, logger });
+    const loaded = await store.load();
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.records.map((r) => r.session.session_id)).toEqual(["good"]);
+    expect(entries.some((e) => e.level === "warn" && e.msg.includes("cut short"))).toBe(true);
+    expect(await store.put(session("next"), null)).toBe(1);
+    await store.close();
+    const reopened = await FileSessionStore.open({ dir });
+    expect((await reopened.load()).records.map((r) => r.session.session_id).sort()).toEqual(["good", "next"]);
+    await reopened.close();
+  });
+
+  it("session store - a log of an older generation (a crash during compaction) is ignored; a newer one, or another format, is refused untouched", async () => {
+    const snapshot = `${encodeHeader(2)}${encodeStoredSession(3, session("kept"))}`;
+    await fs.writeFile(snapshotOf(dir), snapshot, { mode: 0o600 });
+    await fs.writeFile(logOf(dir), `${encodeHeader(1)}${encodeStoredSession(1, session("folded"))}`, { mode: 0o600 });
+    const store = await FileSessionStore.open({ dir, logger: recordingLogger().logger });
+    expect((await store.load()).records.map((r) => [r.session.session_id, r.revision])).toEqual([["kept", 3]]);
+    await store.close();
+    expect(await linesOf(logOf(dir))).toEqual([{ stui_store: 3, generation: 2 }]);
+
+    const ahead = `${encodeHeader(3)}${encodeStoredSession(1, session("lost"))}`;
+    await fs.writeFile(logOf(dir), ahead);
+    await expect(FileSessionStore.open({ dir })).rejects.toMatchObject({
+      name: "StoreFormatError",
+      message: expect.stringContaining("generation 3 is newer than snapshot.jsonl's 2") as unknown,
+    });
+    await fs.writeFile(snapshotOf(dir), '{"stui_store":4,"generation":9}\n');
+    await expect(FileSessionStore.open({ dir })).rejects.toMatchObject({
+      name: "StoreFormatError",
+      message: expect.stringContaining("store format 4, written by a newer stui") as unknown,
+    });
+    expect(await fs.readFile(logOf(dir), "utf8")).toBe(ahead);
+    // Refused, and not left locked.
+    await fs.rm(snapshotOf(dir));
+    await expect(FileSessionStore.open({ dir })).rejects.toMatchObject({ name: "StoreFormatError" });
+    await fs.rm(logOf(dir));
+    await (await FileSessionStore.open({ dir })).close();
   });
 
   it("session store - a leftover temp file from an interrupted write is removed on open", async () => {
-    const store = await FileSessionStore.open({ dir });
-    await store.put(session("s1"), null);
-    await store.close();
-    const temp = path.join(dir, "sessions", `.${fileKey("s1")}.4242.1.deadbeef.tmp`);
-    await fs.writeFile(temp, '{"schema_version": 2, "rev');
+    await storeWithGood();
+    const temp = path.join(dir, ".snapshot.4242.1.deadbeef.tmp");
+    await fs.writeFile(temp, '{"stui_store": 3, "gen');
 
     const reopened = await FileSessionStore.open({ dir, logger: recordingLogger().logger });
     await expect(fs.access(temp)).rejects.toThrow();
     const loaded = await reopened.load();
     expect(loaded.problems).toEqual([]);
-    expect(loaded.records.map((r) => r.session.session_id)).toEqual(["s1"]);
+    expect(loaded.records.map((r) => r.session.session_id)).toEqual(["good"]);
+    await reopened.close();
+  });
+});
+
+describe("session store - compaction", () => {
+  it("session store - a log grown past the snapshot is folded into a new snapshot; every record and revision reads back", async () => {
+    const store = await FileSessionStore.open({ dir });
+    const big = (id: string, n: number): SessionStateData => ({
+      ...session(id),
+      description: `${n} ${"x".repeat(2000)}`,
+    });
+    for (let i = 0; i < 100; i += 1) await store.put(big(`s${i}`, 0), null);
+    // Rewrites of the same records: the log grows, the live set does not.
+    for (let round = 1; round <= 6; round += 1) {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => store.put(big(`s${i}`, round), round)));
+    }
+    await store.delete("s0", 7);
+    await store.putContext("alice", "dev", null);
+    const [header] = await linesOf(snapshotOf(dir));
+    expect(header?.["generation"]).toBeGreaterThan(1);
+    expect((await fs.stat(logOf(dir))).size).toBeLessThan(1024 * 1024);
+    await store.close();
+
+    const reopened = await FileSessionStore.open({ dir });
+    const loaded = await reopened.load();
+    expect(loaded.problems).toEqual([]);
+    expect(loaded.records).toHaveLength(99);
+    for (const r of loaded.records) {
+      expect(r.revision).toBe(7);
+      expect(r.session.description?.startsWith("6 ")).toBe(true);
+    }
+    expect([...loaded.contexts]).toEqual([["alice", { imageId: "dev", revision: 1 }]]);
+    expect((await fs.readdir(dir)).filter((n) => !n.startsWith(".")).sort()).toEqual(["log.jsonl", "snapshot.jsonl"]);
     await reopened.close();
   });
 });

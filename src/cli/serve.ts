@@ -19,6 +19,7 @@ import {
   JetStreamMissingError,
   NatsConnectError,
   NatsPermissionError,
+  StoreFormatError,
   StoreLockedError,
 } from "../errors.js";
 import {
@@ -255,9 +256,10 @@ async function startService(
     try {
       store = await FileSessionStore.open({ dir: config.store.path, logger });
     } catch (error) {
-      // A lock held by another stui says what to do; an I/O error needs its detail.
-      if (error instanceof StoreLockedError) logger.error({ store: config.store.path }, error.message);
-      else logger.error({ err: error, store: config.store.path }, "cannot open the session store");
+      // A lock held by another stui, or files it cannot use, say what to do; an I/O error needs its detail.
+      if (error instanceof StoreLockedError || error instanceof StoreFormatError) {
+        logger.error({ store: config.store.path }, error.message);
+      } else logger.error({ err: error, store: config.store.path }, "cannot open the session store");
       return 1;
     }
   }

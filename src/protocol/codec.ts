@@ -86,6 +86,9 @@ export const decodeSessionRecordValue = (
   limits: DecodeLimits = DEFAULT_LIMITS,
 ): Decoded<SessionStateData> => decodeValue(value, limits, decodeSessionValue);
 
+/** The same, for part of a value that came out of `parseJson` (its structure already checked). */
+export const validateSessionRecord = (value: unknown): Decoded<SessionStateData> => decodeSessionValue(value);
+
 function decodeSessionValue(value: unknown): Decoded<SessionStateData> {
   return validate(SessionStateData, value, "SessionStateData");
 }

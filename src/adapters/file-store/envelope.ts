@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { UNREVISIONED, type StoredSession } from "../../ports.js";
 import { DecodeError, fail, ok, type Decoded } from "../../protocol/errors.js";
-import { decodeSessionRecordValue, type SessionStateData } from "../../protocol/index.js";
+import { validateSessionRecord, type SessionStateData } from "../../protocol/index.js";
 import { parseJson } from "../../protocol/json.js";
 import { ImageId } from "../../protocol/primitives.js";
 import { validate } from "../../protocol/validate.js";
@@ -27,6 +27,10 @@ export type ContextRecord = z.infer<typeof ContextEnvelope>;
 export const encodeStoredSession = (revision: number, session: SessionStateData): string =>
   `${JSON.stringify({ schema_version: CURRENT_SCHEMA_VERSION, revision, session })}\n`;
 
+/** How a legacy record is kept until it is rewritten: as a version-1 envelope, so it stays at `UNREVISIONED`. */
+export const encodeLegacySession = (session: SessionStateData): string =>
+  `${JSON.stringify({ schema_version: 1, session })}\n`;
+
 export const encodeContextRecord = (clientId: string, imageId: string, revision: number): string =>
   `${JSON.stringify({ schema_version: CURRENT_SCHEMA_VERSION, client_id: clientId, image_id: imageId, revision })}\n`;
 
@@ -39,8 +43,11 @@ export const encodeContextRecord = (clientId: string, imageId: string, revision:
  */
 export function decodeStoredSession(bytes: Uint8Array): Decoded<StoredSession> {
   const parsed = parseJson(bytes);
-  if (!parsed.ok) return parsed;
-  const value = parsed.value;
+  return parsed.ok ? decodeStoredSessionValue(parsed.value) : parsed;
+}
+
+/** The same, for a value that came out of `parseJson`. */
+export function decodeStoredSessionValue(value: unknown): Decoded<StoredSession> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return fail(new DecodeError("Invalid", "", "expected an object"));
   }
@@ -54,13 +61,13 @@ export function decodeStoredSession(bytes: Uint8Array): Decoded<StoredSession> {
   }
   const envelope = validate(EnvelopeV2, value, "");
   if (!envelope.ok) return envelope;
-  const session = decodeSessionRecordValue(envelope.value.session);
+  const session = validateSessionRecord(envelope.value.session);
   if (!session.ok) return fail(prefixed("session", session.error));
   return ok({ revision: envelope.value.revision, schemaVersion: 2, session: session.value });
 }
 
 function legacy(value: unknown, at?: string): Decoded<StoredSession> {
-  const session = decodeSessionRecordValue(value);
+  const session = validateSessionRecord(value);
   if (!session.ok) return fail(at === undefined ? session.error : prefixed(at, session.error));
   return ok({ revision: UNREVISIONED, schemaVersion: 1, session: session.value });
 }
@@ -71,5 +78,7 @@ function prefixed(at: string, error: DecodeError): DecodeError {
 
 export function decodeContextRecord(bytes: Uint8Array): Decoded<ContextRecord> {
   const parsed = parseJson(bytes);
-  return parsed.ok ? validate(ContextEnvelope, parsed.value, "") : parsed;
+  return parsed.ok ? decodeContextValue(parsed.value) : parsed;
 }
+
+export const decodeContextValue = (value: unknown): Decoded<ContextRecord> => validate(ContextEnvelope, value, "");

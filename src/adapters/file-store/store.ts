@@ -1,134 +1,109 @@
 /**
- * The embedded session store: one JSON file per record under a private directory.
+ * The embedded session store: a compacted snapshot and an append-only log under a private
+ * directory (the format is in `journal.ts`, the files in `journal-files.ts`).
  *
- *   <dir>/                              mode 0700
- *     sessions/<key>.json               {schema_version: 2, revision, session}, mode 0600
- *     contexts/<key>.json               {schema_version: 2, client_id, image_id}, mode 0600
+ *   <dir>/                      mode 0700
+ *     snapshot.jsonl            the live records as of the last compaction, mode 0600
+ *     log.jsonl                 every change since, appended and fsync-ed, mode 0600
  *
- * `<key>` is the id's UTF-8 bytes in base64url; an id whose key would exceed file-name limits is
- * named `~<sha256 of the id, base64url>` instead (`~` is outside the base64url alphabet). A
- * client without a context has no file. Every write goes to a unique temp file (`.<key>.<pid>.
- * <n>.tmp`) in the same directory, is fsync-ed, renamed over the target, and the directory is
- * fsync-ed before the promise resolves, so an acknowledged write survives a crash and an
- * unacknowledged one leaves either the old record or a stray temp file (removed on open).
+ * Writes are group-committed: those that arrive while an append is in flight are checked
+ * (compare-and-set on the revision held in memory) and appended together, with one fsync, before
+ * any of them resolves; so an acknowledged write survives a crash, and an unacknowledged one is
+ * either whole or a cut-off last line, removed on open. Opening reads each file once, and 100 000
+ * sessions load in well under a second (bench/sessions).
  *
- * One process owns a directory: revisions are checked against the file under a per-key queue,
- * which is atomic within this process only.
+ * One process owns a directory (`lock.ts`): the revisions it checks are the ones it holds.
  */
-import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
-import {
-  DecodeError,
-  decodeSessionRecordValue,
-  fail,
-  ImageId,
-  type Decoded,
-  type SessionStateData,
-  type StoreStatus,
-} from "../../protocol/index.js";
-import { eachInParallel, KeyedQueue } from "../../actors/concurrency.js";
-import { DIR_MODE, FILE_MODE, io, readIfExists, removeFile, syncDir, TEMP_FILE, writeAtomic } from "./io.js";
-import { PROBE_FILE, WriteGuard, type Prior, type WriteGuardOptions } from "./guard.js";
+import { decodeSessionRecordValue, ImageId, type SessionStateData, type StoreStatus } from "../../protocol/index.js";
+import { KeyedQueue } from "../../actors/concurrency.js";
+import { DIR_MODE, io, removeFile, TEMP_FILE } from "./io.js";
+import { PROBE_FILE, WriteGuard, type WriteGuardOptions } from "./guard.js";
 import { lockDirectory } from "./lock.js";
 import { stderrLogger } from "../../logger.js";
-import {
-  UNREVISIONED,
-  type LoadResult,
-  type SessionStore,
-  type StoreChange,
-  type StoreLogger,
-  type StoreProblem,
-} from "../../ports.js";
-import { decodeContextRecord, decodeStoredSession, encodeContextRecord, encodeStoredSession } from "./envelope.js";
-import {
-  CorruptRecordError,
-  InvalidRecordError,
-  RevisionConflictError,
-  StoreClosedError,
-  StoreIoError,
-} from "../../errors.js";
-import { isoTime } from "../../clock.js";
+import { UNREVISIONED, type LoadResult, type SessionStore, type StoreChange, type StoreLogger } from "../../ports.js";
+import { encodeContextRecord, encodeStoredSession } from "./envelope.js";
+import { encodeRemoval } from "./journal.js";
+import type { JournalFiles } from "./journal-files.js";
+import { openJournal, readRecords } from "./recover.js";
+import { InvalidRecordError, RevisionConflictError, StoreClosedError } from "../../errors.js";
+
+export { fileKey } from "./legacy.js";
 
 export interface FileSessionStoreOptions extends WriteGuardOptions {
   readonly dir: string;
   readonly logger?: StoreLogger;
 }
 
-/** Files read at once while loading: overlapping reads loaded 100 000 records about 3x faster. */
-const LOAD_PARALLEL = 64;
-const MAX_KEY_LENGTH = 200;
+/** At most this many writes share one append: a burst is written in bounded pieces. */
+const MAX_BATCH = 512;
+const JOURNAL = "journal";
 
-/** The file-name key of an id (see the module comment). */
-export function fileKey(id: string): string {
-  const encoded = Buffer.from(id, "utf8").toString("base64url");
-  if (encoded.length <= MAX_KEY_LENGTH) return encoded;
-  return `~${createHash("sha256").update(id, "utf8").digest("base64url")}`;
+/** One write waiting for its batch. */
+interface Write {
+  readonly of: "sessions" | "contexts";
+  readonly id: string;
+  /** What a revision conflict names. */
+  readonly key: string;
+  readonly expected: number | null;
+  /** The line of the record at `revision`; `null`: the write removes it. */
+  readonly line: ((revision: number) => string) | null;
+  readonly change: (revision: number) => StoreChange;
+  readonly resolve: (revision: number) => void;
+  readonly reject: (error: unknown) => void;
 }
 
 export class FileSessionStore implements SessionStore {
-  private readonly sessionsDir: string;
-  private readonly contextsDir: string;
   private readonly queue = new KeyedQueue();
   private readonly guard: WriteGuard;
   private readonly watchers = new Set<(change: StoreChange) => void>();
+  private pending: Write[] = [];
+  private flushing = false;
   private closed = false;
-  private unlock: () => Promise<void> = () => Promise.resolve();
+  /** What `open` read, handed to a `load()` before any write rather than read twice. */
+  private opened: LoadResult | null;
 
   private constructor(
     readonly dir: string,
+    private readonly files: JournalFiles,
+    loaded: LoadResult,
+    private readonly unlock: () => Promise<void>,
     private readonly logger: StoreLogger,
     options: WriteGuardOptions,
   ) {
-    this.sessionsDir = path.join(dir, "sessions");
-    this.contextsDir = path.join(dir, "contexts");
-    this.guard = new WriteGuard([this.sessionsDir, this.contextsDir], logger, options);
+    this.opened = loaded;
+    this.guard = new WriteGuard(dir, () => files.repair(), logger, options);
   }
 
   /**
-   * Creates or tightens the directories, takes the directory's lock (`StoreLockedError` when
-   * another live process holds it) and removes temp files of writes never acknowledged.
+   * Creates or tightens the directory, takes its lock (`StoreLockedError` when another live
+   * process holds it), removes temp files of writes never acknowledged, migrates the old layout
+   * and reads the records (`StoreFormatError` when the files cannot be used as they are).
    */
   static async open(options: FileSessionStoreOptions): Promise<FileSessionStore> {
-    const store = new FileSessionStore(path.resolve(options.dir), options.logger ?? stderrLogger, options);
-    for (const dir of [store.dir, store.sessionsDir, store.contextsDir]) {
-      await io("mkdir", dir, () => fs.mkdir(dir, { recursive: true, mode: DIR_MODE }));
-      // mkdir leaves an existing directory's mode alone (and applies the umask to a new one).
-      await io("chmod", dir, () => fs.chmod(dir, DIR_MODE));
-    }
+    const dir = path.resolve(options.dir);
+    const logger = options.logger ?? stderrLogger;
+    await io("mkdir", dir, () => fs.mkdir(dir, { recursive: true, mode: DIR_MODE }));
+    // mkdir leaves an existing directory's mode alone (and applies the umask to a new one).
+    await io("chmod", dir, () => fs.chmod(dir, DIR_MODE));
     // Before the temp files are cleaned: they may be another live process's writes in flight.
-    store.unlock = await lockDirectory(store.dir, store.logger);
+    const unlock = await lockDirectory(dir, logger);
     try {
-      await store.removeStaleFiles();
+      await removeStaleFiles(dir, logger);
+      const { files, loaded } = await openJournal(dir, logger);
+      return new FileSessionStore(dir, files, loaded, unlock, logger, options);
     } catch (error) {
-      await store.unlock();
+      await unlock();
       throw error;
-    }
-    return store;
-  }
-
-  /** Temp files of writes never acknowledged, and a probe left behind by a crash. */
-  private async removeStaleFiles(): Promise<void> {
-    for (const dir of [this.sessionsDir, this.contextsDir]) {
-      const names = await io("readdir", dir, () => fs.readdir(dir));
-      const stale = names.filter((name) => TEMP_FILE.test(name) || name === PROBE_FILE);
-      for (const name of stale) {
-        const file = path.join(dir, name);
-        this.logger.warn({ file }, "session store: removing the temp file of an unacknowledged write");
-        await io("unlink", file, () => fs.unlink(file));
-      }
-      if (stale.length > 0) await syncDir(dir);
     }
   }
 
   async load(): Promise<LoadResult> {
     this.checkOpen();
-    const problems: StoreProblem[] = [];
-    const records = await this.loadDir(this.sessionsDir, decodeStoredSession, (r) => r.session.session_id, problems);
-    const contexts = await this.loadDir(this.contextsDir, decodeContextRecord, (r) => r.client_id, problems);
-    const byClient = new Map(contexts.map((c) => [c.client_id, { imageId: c.image_id, revision: c.revision }]));
-    return { records, contexts: byClient, problems };
+    const opened = this.opened;
+    this.opened = null;
+    return opened ?? this.queue.run(JOURNAL, () => readRecords(this.files));
   }
 
   put(session: SessionStateData, expectedRevision: number | null): Promise<number> {
@@ -137,24 +112,17 @@ export class FileSessionStore implements SessionStore {
     if (!valid.ok) {
       return Promise.reject(new InvalidRecordError(`session: ${valid.error.message}`, { cause: valid.error }));
     }
-    const target = this.sessionFile(valid.value.session_id);
-    return this.serialized(target, async (prior) => {
-      const current = await this.currentRevision(target, prior);
-      checkRevision(valid.value.session_id, expectedRevision, current);
-      const revision = current + 1;
-      await writeAtomic(target, encodeStoredSession(revision, valid.value));
-      this.changed({ kind: "session", sessionId: valid.value.session_id, stored: { session: valid.value, revision } });
-      return revision;
+    const s = valid.value;
+    return this.write("sessions", s.session_id, s.session_id, expectedRevision, {
+      line: (revision) => encodeStoredSession(revision, s),
+      change: (revision) => ({ kind: "session", sessionId: s.session_id, stored: { session: s, revision } }),
     });
   }
 
-  delete(sessionId: string, expectedRevision: number | null): Promise<void> {
-    const target = this.sessionFile(sessionId);
-    return this.serialized(target, async (prior) => {
-      const current = await this.currentRevision(target, prior);
-      checkRevision(sessionId, expectedRevision, current);
-      await removeFile(target);
-      this.changed({ kind: "session", sessionId, stored: null });
+  async delete(sessionId: string, expectedRevision: number | null): Promise<void> {
+    await this.write("sessions", sessionId, sessionId, expectedRevision, {
+      line: null,
+      change: () => ({ kind: "session", sessionId, stored: null }),
     });
   }
 
@@ -163,20 +131,20 @@ export class FileSessionStore implements SessionStore {
     if (imageId !== null && !ImageId.safeParse(imageId).success) {
       return Promise.reject(new InvalidRecordError(`image_id: not an image id: ${JSON.stringify(imageId)}`));
     }
-    const target = path.join(this.contextsDir, `${fileKey(clientId)}.json`);
-    return this.serialized(target, async (prior) => {
-      const current = prior.bytes === null ? UNREVISIONED : contextRevision(prior.bytes);
-      checkRevision(`context of ${clientId}`, expectedRevision, current);
-      if (imageId === null) {
-        await removeFile(target);
-        this.changed({ kind: "context", clientId, context: null });
-        return UNREVISIONED;
-      }
-      const revision = current + 1;
-      await writeAtomic(target, encodeContextRecord(clientId, imageId, revision));
-      this.changed({ kind: "context", clientId, context: { imageId, revision } });
-      return revision;
+    return this.write("contexts", clientId, `context of ${clientId}`, expectedRevision, {
+      line: imageId === null ? null : (revision) => encodeContextRecord(clientId, imageId, revision),
+      change: (revision) => ({
+        kind: "context",
+        clientId,
+        context: imageId === null ? null : { imageId, revision },
+      }),
     });
+  }
+
+  /** Folds the log into a new snapshot now (it also happens by itself as the log grows). */
+  compact(): Promise<void> {
+    this.checkOpen();
+    return this.queue.run(JOURNAL, () => this.guard.run(() => this.files.compact()));
   }
 
   watch(listener: (change: StoreChange) => void): () => void {
@@ -197,26 +165,95 @@ export class FileSessionStore implements SessionStore {
     this.closed = true;
     await this.queue.idle();
     this.guard.close();
+    await this.files.close();
     await this.unlock();
   }
 
   // Internals --------------------------------------------------------------------------------
 
-  private sessionFile(sessionId: string): string {
-    return path.join(this.sessionsDir, `${fileKey(sessionId)}.json`);
-  }
-
   private checkOpen(): void {
     if (this.closed) throw new StoreClosedError();
   }
 
-  /**
-   * Runs the write `task` after every earlier task on the same file, so a compare-and-set is not
-   * interleaved, through the guard that rolls a failed write back (see `guard.ts`).
-   */
-  private serialized<T>(file: string, task: (prior: Prior) => Promise<T>): Promise<T> {
+  private write(
+    of: Write["of"],
+    id: string,
+    key: string,
+    expected: number | null,
+    record: Pick<Write, "line" | "change">,
+  ): Promise<number> {
     if (this.closed) return Promise.reject(new StoreClosedError());
-    return this.queue.run(file, () => this.guard.run(file, task));
+    this.opened = null; // no longer what the files hold
+    return new Promise<number>((resolve, reject) => {
+      this.pending.push({ of, id, key, expected, ...record, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        void this.queue.run(JOURNAL, () => this.flush());
+      }
+    });
+  }
+
+  /** Commits the waiting writes, a batch at a time, until none is left. */
+  private async flush(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        await this.commit(this.pending.splice(0, MAX_BATCH));
+        if (this.files.wantsCompaction()) {
+          // A failure degrades the store (the guard logs it); the next probe finishes the compaction.
+          await this.guard.run(() => this.files.compact()).catch(() => undefined);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /**
+   * Checks each write's revision against what is held (and what the batch wrote before it),
+   * appends the lines of those that pass, and once they are durable, updates what is held,
+   * tells the watchers and resolves them, in order.
+   */
+  private async commit(batch: readonly Write[]): Promise<void> {
+    const staged = new Map<string, number | null>(); // revision after the batch's earlier writes; null: absent
+    const accepted: Array<{ readonly write: Write; readonly revision: number; readonly line: string | null }> = [];
+    for (const write of batch) {
+      const slot = `${write.of}\0${write.id}`;
+      const current = staged.has(slot) ? staged.get(slot) : this.files[write.of].get(write.id)?.revision;
+      const revision = current ?? UNREVISIONED;
+      if (write.expected !== null && write.expected !== revision) {
+        write.reject(new RevisionConflictError(write.key, write.expected, revision));
+        continue;
+      }
+      if (write.line === null) {
+        accepted.push({
+          write,
+          revision: UNREVISIONED,
+          line: current == null ? null : encodeRemoval(slotKind(write), write.id),
+        });
+        staged.set(slot, null);
+      } else {
+        accepted.push({ write, revision: revision + 1, line: write.line(revision + 1) });
+        staged.set(slot, revision + 1);
+      }
+    }
+    const text = accepted.map((a) => a.line ?? "").join("");
+    let offset = 0;
+    try {
+      if (text !== "") offset = await this.guard.run(() => this.files.append(text));
+    } catch (error) {
+      for (const { write } of accepted) write.reject(error);
+      return;
+    }
+    for (const { write, revision, line } of accepted) {
+      if (line !== null) {
+        const length = Buffer.byteLength(line, "utf8");
+        if (write.line === null) this.files[write.of].delete(write.id);
+        else this.files[write.of].set(write.id, { revision, file: "log", start: offset, length });
+        offset += length;
+      }
+      this.changed(write.change(revision));
+      write.resolve(revision);
+    }
   }
 
   /** Tells the watchers of a change now durable; a watcher that throws does not undo it. */
@@ -229,109 +266,16 @@ export class FileSessionStore implements SessionStore {
       }
     }
   }
-
-  /** The stored revision; a record that no longer decodes is moved aside and counts as absent. */
-  private async currentRevision(file: string, prior: Prior): Promise<number> {
-    if (prior.bytes === null) return UNREVISIONED;
-    const decoded = decodeStoredSession(prior.bytes);
-    if (decoded.ok) return decoded.value.revision;
-    await this.moveAside(file, new CorruptRecordError(file, decoded.error));
-    prior.bytes = null;
-    return UNREVISIONED;
-  }
-
-  /**
-   * Decodes every record of `dir`, `LOAD_PARALLEL` files at a time, moving aside the ones that
-   * fail, including one under another id's name. Records and problems come back in file-name order.
-   */
-  private async loadDir<T>(
-    dir: string,
-    decode: (bytes: Uint8Array) => Decoded<T>,
-    idOf: (record: T) => string,
-    problems: StoreProblem[],
-  ): Promise<T[]> {
-    const names = (await io("readdir", dir, () => fs.readdir(dir)))
-      .filter((name) => name.endsWith(".json") && !name.startsWith("."))
-      .sort();
-    const loaded: Array<T | undefined> = new Array<T | undefined>(names.length);
-    const found: Array<StoreProblem | undefined> = new Array<StoreProblem | undefined>(names.length);
-    await eachInParallel(names, LOAD_PARALLEL, async (name, index) => {
-      const file = path.join(dir, name);
-      const bytes = await this.readRecord(file);
-      if (!(bytes instanceof Uint8Array)) {
-        found[index] = bytes;
-        return;
-      }
-      let decoded = decode(bytes);
-      if (decoded.ok && name !== `${fileKey(idOf(decoded.value))}.json`) {
-        // Later writes of that id would go to another file: two records for one key.
-        const id = JSON.stringify(idOf(decoded.value));
-        decoded = fail(new DecodeError("Invalid", "", `the id ${id} does not match the file name`));
-      }
-      if (decoded.ok) loaded[index] = decoded.value;
-      else found[index] = await this.moveAside(file, new CorruptRecordError(file, decoded.error));
-    });
-    for (const problem of found) if (problem !== undefined) problems.push(problem);
-    return loaded.filter((record): record is T => record !== undefined);
-  }
-
-  /** One record's bytes, its mode made private if it was not; an unreadable file is a problem, left in place. */
-  private async readRecord(file: string): Promise<Uint8Array | StoreProblem> {
-    let handle: FileHandle | undefined;
-    try {
-      handle = await fs.open(file, "r");
-      const mode = (await handle.stat()).mode & 0o777;
-      const bytes = await handle.readFile();
-      if (mode !== FILE_MODE) await this.tighten(handle, file, mode);
-      return bytes;
-    } catch (cause) {
-      const error = new StoreIoError("read", file, cause);
-      this.logger.error({ file, err: error }, "session store: cannot read a record; it is left in place");
-      return { kind: "Unreadable", file, error };
-    } finally {
-      await handle?.close();
-    }
-  }
-
-  /** A record left readable by others (an older STUI, a copy) is made private again. */
-  private async tighten(handle: FileHandle, file: string, mode: number): Promise<void> {
-    try {
-      await handle.chmod(FILE_MODE);
-      this.logger.warn({ file, mode: mode.toString(8) }, "session store: tightened a record's mode to 0600");
-    } catch (cause) {
-      this.logger.warn({ file, err: cause }, "session store: cannot tighten a record's mode");
-    }
-  }
-
-  /** Never deletes: the file is renamed to `<name>.corrupt-<timestamp>` for someone to look at. */
-  private async moveAside(file: string, error: CorruptRecordError): Promise<StoreProblem> {
-    const stamp = isoTime().replace(/[:.]/g, "-");
-    let movedTo: string | null = null;
-    let where: string;
-    try {
-      let aside = `${file}.corrupt-${stamp}`;
-      for (let n = 1; (await readIfExists(aside)) !== null; n += 1) aside = `${file}.corrupt-${stamp}-${n}`;
-      await fs.rename(file, aside);
-      movedTo = aside;
-      await syncDir(path.dirname(file));
-      where = `moved aside to ${aside}`;
-    } catch (cause) {
-      where = `${movedTo === null ? "left in place" : `moved aside to ${movedTo}`} (${String(cause)})`;
-    }
-    this.logger.error(
-      { file, movedTo, err: error.decodeError },
-      `session store: corrupt record ${file}: ${error.decodeError.message}; ${where}`,
-    );
-    return { kind: "CorruptRecord", file, movedTo, error };
-  }
 }
 
-/** A context file's revision; one that does not decode counts as absent (it is rewritten whole). */
-function contextRevision(bytes: Uint8Array): number {
-  const decoded = decodeContextRecord(bytes);
-  return decoded.ok ? decoded.value.revision : UNREVISIONED;
-}
+const slotKind = (write: Write): "session" | "context" => (write.of === "sessions" ? "session" : "context");
 
-function checkRevision(key: string, expected: number | null, actual: number): void {
-  if (expected !== null && expected !== actual) throw new RevisionConflictError(key, expected, actual);
+/** Temp files of writes never acknowledged, and a probe left behind by a crash. */
+async function removeStaleFiles(dir: string, logger: StoreLogger): Promise<void> {
+  const names = await io("readdir", dir, () => fs.readdir(dir));
+  for (const name of names.filter((n) => TEMP_FILE.test(n) || n === PROBE_FILE)) {
+    const file = path.join(dir, name);
+    logger.warn({ file }, "session store: removing the temp file of an unacknowledged write");
+    await removeFile(file);
+  }
 }
