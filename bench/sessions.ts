@@ -194,7 +194,7 @@ async function listSessions(root: string, sim: Sim): Promise<void> {
     }
     console.log(
       `\nsessions: ListImageSessions over ${fmt(LIST_N)} stored sessions on 3 images (seeded in ${fmt(seedMs, 0)} ms ` +
-        `by writing v2 envelope files directly), ${LIST_RUNS} runs each, interleaved`,
+        `by writing its snapshot directly), ${LIST_RUNS} runs each, interleaved`,
     );
     printTable([
       LATENCY_HEADER,
