@@ -26,6 +26,7 @@ import {
   replay,
   SNAPSHOT_FILE,
   type JournalContents,
+  type JournalFile,
   type Located,
   type Replayed,
 } from "./journal.js";
@@ -96,12 +97,7 @@ export async function openJournal(dir: string, logger: StoreLogger): Promise<Ope
     const sources = { snapshot: snapshotBytes, log: logBytes ?? Buffer.alloc(0) };
     problems.push(...(await setAside(dir, files, corrupt, sources, logger)));
   }
-  const contexts = new Map<string, StoredContext>();
-  for (const { value } of replayed.contexts.values()) {
-    contexts.set(value.client_id, { imageId: value.image_id, revision: value.revision });
-  }
-  const records = Array.from(replayed.sessions.values(), (l) => l.value);
-  return { files, loaded: { records, contexts, problems } };
+  return { files, loaded: loadResult(replayed, problems) };
 }
 
 /** The records as the files hold them now, for a later `load()`: read only, nothing repaired. */
@@ -112,18 +108,24 @@ export async function readRecords(files: JournalFiles): Promise<LoadResult> {
   );
   const log = readOrRefuse(files.logPath, await io("read", files.logPath, () => fs.readFile(files.logPath)));
   const replayed = replay(snapshot, log.generation === snapshot.generation ? log : null);
-  const problems: StoreProblem[] = replayed.corrupt.map((line) => ({
-    kind: "CorruptRecord",
-    file: `${line.file === "log" ? files.logPath : files.snapshotPath}:${line.number}`,
-    movedTo: null,
-    error: new CorruptRecordError(`${line.file}:${line.number}`, line.error),
-  }));
+  const problems = replayed.corrupt.map((line): StoreProblem => {
+    const file = lineName(files, line);
+    return { kind: "CorruptRecord", file, movedTo: null, error: new CorruptRecordError(file, line.error) };
+  });
+  return loadResult(replayed, problems);
+}
+
+function loadResult(replayed: Replayed, problems: StoreProblem[]): LoadResult {
   const contexts = new Map<string, StoredContext>();
   for (const { value } of replayed.contexts.values()) {
     contexts.set(value.client_id, { imageId: value.image_id, revision: value.revision });
   }
   return { records: Array.from(replayed.sessions.values(), (l) => l.value), contexts, problems };
 }
+
+/** How a problem names a line: `<dir>/log.jsonl:17`. */
+const lineName = (files: JournalFiles, line: { readonly file: JournalFile; readonly number: number }): string =>
+  `${line.file === "log" ? files.logPath : files.snapshotPath}:${line.number}`;
 
 function readOrRefuse(file: string, bytes: Buffer): JournalContents {
   const contents = readJournal(bytes);
@@ -139,7 +141,7 @@ const held = <T extends { readonly revision: number }>(records: Map<string, Loca
 };
 
 interface CorruptLine {
-  readonly file: "snapshot" | "log";
+  readonly file: JournalFile;
   readonly number: number;
   readonly start: number;
   readonly length: number;
@@ -165,7 +167,7 @@ async function setAside(
   dir: string,
   files: JournalFiles,
   lines: readonly CorruptLine[],
-  sources: Record<"snapshot" | "log", Buffer>,
+  sources: Record<JournalFile, Buffer>,
   logger: StoreLogger,
 ): Promise<StoreProblem[]> {
   const aside = path.join(dir, `corrupt-${stamp()}.jsonl`);
@@ -184,7 +186,7 @@ async function setAside(
     where = `left in place (${String(cause)})`;
   }
   return lines.map((l) => {
-    const file = `${l.file === "log" ? files.logPath : files.snapshotPath}:${l.number}`;
+    const file = lineName(files, l);
     const error = new CorruptRecordError(file, l.error);
     logger.error(
       { file, movedTo, err: l.error },
