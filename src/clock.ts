@@ -18,5 +18,17 @@ export const systemClock: Clock = {
   monotonic: () => performance.now(),
 };
 
-/** A wall-clock time (milliseconds; default now) as a wire timestamp: ISO 8601 UTC. */
-export const isoTime = (ms: number = Date.now()): string => timestamp(new Date(ms));
+let lastMs = Number.NaN;
+let lastIso = "";
+
+/**
+ * A wall-clock time (milliseconds; default now) as a wire timestamp: ISO 8601 UTC. The last one
+ * is kept: every reply of an image stamps its `last_seen`, many within the same millisecond.
+ */
+export function isoTime(ms: number = Date.now()): string {
+  if (ms !== lastMs) {
+    lastIso = timestamp(new Date(ms));
+    lastMs = ms;
+  }
+  return lastIso;
+}

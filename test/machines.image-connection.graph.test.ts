@@ -49,8 +49,8 @@ function eventsIn(snapshot: Snapshot): ImageConnectionEvent[] {
           ? PONG
           : { result: "1", result_type: "SmallInteger", execution_time: 0, has_error: false };
     events.push({ type: "LINK.REPLY", generation, reply: { id, status: "success", result, timestamp: null } });
-    events.push({ type: "REQUEST.TIMEOUT", id });
   }
+  if (pending.size > 0) events.push({ type: "REQUEST.DEADLINE" });
   for (const node of snapshot._nodes) {
     for (const delayed of node.after) events.push({ type: delayed.eventType } as unknown as ImageConnectionEvent);
   }

@@ -5,7 +5,12 @@
 import { encodeImageRequest, type ConnectionHealth, type ImageRequest } from "../protocol/index.js";
 import { DEFAULT_POLICY } from "./connection-policy.js";
 import type { ImageConnectionEmitted, ImageConnectionEvent, ImageConnectionInput } from "./image-connection.js";
-import { timerId, ZERO_STATS, type ImageConnectionContext, type RequestOrigin } from "./image-connection-logic.js";
+import {
+  DEADLINE_TIMER,
+  ZERO_STATS,
+  type ImageConnectionContext,
+  type RequestOrigin,
+} from "./image-connection-logic.js";
 import type { LinkCommand } from "./image-link-events.js";
 import { isoTime } from "../clock.js";
 
@@ -20,9 +25,10 @@ export interface Effects {
   emit(event: ImageConnectionEmitted): void;
   sendTo(to: "link", event: LinkCommand): void;
   raise(event: ImageConnectionEvent, options: { delay: number; id: string }): void;
+  cancel(id: string): void;
 }
 
-/** Writes a request to the link and arms its deadline. */
+/** Writes a request to the link, with its deadline (the deadline timer set earlier if it must be). */
 export function send(
   context: ImageConnectionContext,
   effects: Effects,
@@ -30,12 +36,25 @@ export function send(
   origin: RequestOrigin,
   timeoutMs: number,
 ): void {
-  effects.assign({
-    pending: new Map(context.pending).set(request.id, { command: request.command, origin, sentAt: context.env.now() }),
-    stats: { ...context.stats, sent: context.stats.sent + 1 },
-  });
+  const now = context.env.now();
+  const deadline = now + timeoutMs;
+  const pending = new Map(context.pending).set(request.id, { command: request.command, origin, sentAt: now, deadline });
+  const stats = { ...context.stats, sent: context.stats.sent + 1 };
   effects.sendTo("link", { type: "SEND", id: request.id, frame: encodeImageRequest(request) });
-  effects.raise({ type: "REQUEST.TIMEOUT", id: request.id }, { delay: timeoutMs, id: timerId(request.id) });
+  if (context.deadlineAt !== null && context.deadlineAt <= deadline) {
+    effects.assign({ pending, stats });
+    return;
+  }
+  armDeadline(context, effects, deadline);
+  effects.assign({ pending, stats, deadlineAt: deadline });
+}
+
+/** Sets the deadline timer for `at` (`null`: clears it), replacing the one set. */
+export function armDeadline(context: ImageConnectionContext, effects: Effects, at: number | null): void {
+  if (context.deadlineAt !== null) effects.cancel(DEADLINE_TIMER);
+  if (at !== null) {
+    effects.raise({ type: "REQUEST.DEADLINE" }, { delay: Math.max(0, at - context.env.now()), id: DEADLINE_TIMER });
+  }
 }
 
 /** Records the health (and round trip) and emits the change, if any. */
@@ -91,6 +110,7 @@ export function initialContext(input: ImageConnectionInput): ImageConnectionCont
     reason: null,
     failure: null,
     pending: new Map(),
+    deadlineAt: null,
     pingSeq: 0,
     misses: 0,
     timedOut: [],

@@ -23,6 +23,8 @@ export interface PendingRequest {
   readonly origin: RequestOrigin;
   /** `now()` when sent. */
   readonly sentAt: number;
+  /** `now()` past which it has timed out. */
+  readonly deadline: number;
 }
 
 export type RequestOutcome =
@@ -81,6 +83,11 @@ export interface ImageConnectionContext {
   readonly failure: ImageFailure | null;
   /** A Map, not an object: request ids are all different, and objects keyed by ever-new names are slow. */
   readonly pending: ReadonlyMap<string, PendingRequest>;
+  /**
+   * When the one deadline timer fires: at the earliest pending deadline, or before it (a reply
+   * does not cancel it; it fires, expires what is due and is set again). `null`: not set.
+   */
+  readonly deadlineAt: number | null;
   readonly pingSeq: number;
   /** Consecutive unanswered pings. */
   readonly misses: number;
@@ -91,8 +98,19 @@ export interface ImageConnectionContext {
 
 const TIMED_OUT_MEMORY = 256;
 
-/** Id of the delayed event that times a request out. */
-export const timerId = (requestId: string): string => `timeout:${requestId}`;
+/**
+ * Id of the one delayed event that times requests out. One timer per connection rather than one
+ * per request: setting and cancelling a delayed event for every request was a measurable part of
+ * a request's cost (bench/image).
+ */
+export const DEADLINE_TIMER = "deadline";
+
+/** The earliest deadline of `pending`, or `null` when nothing is pending. */
+export function earliestDeadline(pending: ReadonlyMap<string, PendingRequest>): number | null {
+  let earliest: number | null = null;
+  for (const p of pending.values()) if (earliest === null || p.deadline < earliest) earliest = p.deadline;
+  return earliest;
+}
 
 export const ZERO_STATS: LinkStats = {
   sent: 0,

@@ -28,12 +28,12 @@ import {
   failed,
   healthAfterPing,
   NOT_RECONNECTING,
-  timerId,
+  earliestDeadline,
   type ImageConnectionContext,
   type RequestOutcome,
 } from "./image-connection-logic.js";
 import type { LinkCommand, LinkEvent, LinkInput } from "./image-link-events.js";
-import { initialContext, iso, send, setHealth } from "./image-connection-effects.js";
+import { armDeadline, initialContext, iso, send, setHealth } from "./image-connection-effects.js";
 import { isoTime } from "../clock.js";
 import type { CurveClient } from "../curve.js";
 
@@ -65,7 +65,8 @@ export type ImageConnectionEvent =
   | { readonly type: "RETRY" }
   /** The host's network changed: probe at once when Connected, else retry at once. */
   | { readonly type: "NETWORK_CHANGED" }
-  | { readonly type: "REQUEST.TIMEOUT"; readonly id: string }
+  /** The deadline timer: every pending request past its deadline times out. */
+  | { readonly type: "REQUEST.DEADLINE" }
   | LinkEvent;
 
 /** What the machine emits (`actor.on(type, ...)`). */
@@ -212,7 +213,6 @@ export const imageConnectionMachine = setup({
         enqueue.assign(changes);
         return;
       }
-      enqueue.cancel(timerId(settlement.id));
       const next = { ...context, ...changes };
       switch (settlement.pending.origin) {
         case "client":
@@ -235,29 +235,37 @@ export const imageConnectionMachine = setup({
         }
       }
     }),
-    timeoutRequest: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== "REQUEST.TIMEOUT") return;
-      const pending = context.pending.get(event.id);
-      if (pending === undefined) return;
-      enqueue.assign(expire(context, event.id));
-      if (pending.origin === "client") {
-        const message = `image ${context.image.image_id} did not answer ${pending.command} in time`;
-        enqueue.emit({ type: "settled", id: event.id, outcome: failed("Timeout", message) });
-      } else if (pending.origin === "ping") {
-        setHealth(context, enqueue, healthAfterPing(context, null), null);
-        enqueue.assign({ misses: context.misses + 1 });
+    expireRequests: enqueueActions(({ context, enqueue }) => {
+      // The timer fires at `deadlineAt` by its clock, which may run a little ahead of `now()`.
+      const at = Math.max(context.env.now(), context.deadlineAt ?? 0);
+      let next = context;
+      let pingMissed = false;
+      for (const [id, pending] of context.pending) {
+        if (pending.deadline > at) continue;
+        next = expire(next, id);
+        if (pending.origin === "client") {
+          const message = `image ${context.image.image_id} did not answer ${pending.command} in time`;
+          enqueue.emit({ type: "settled", id, outcome: failed("Timeout", message) });
+        } else if (pending.origin === "ping") pingMissed = true;
+      }
+      const deadlineAt = earliestDeadline(next.pending);
+      armDeadline({ ...next, deadlineAt: null }, enqueue, deadlineAt);
+      enqueue.assign({ pending: next.pending, timedOut: next.timedOut, stats: next.stats, deadlineAt });
+      if (pingMissed) {
+        setHealth(next, enqueue, healthAfterPing(next, null), null);
+        enqueue.assign({ misses: next.misses + 1 });
       }
     }),
     /** On link loss: every pending request fails at once, and the health is unknown again. */
     failAllPending: enqueueActions(({ context, enqueue }) => {
       const message = `link to image ${context.image.image_id} lost${context.reason === null ? "" : `: ${context.reason}`}`;
       for (const [id, pending] of context.pending) {
-        enqueue.cancel(timerId(id));
         if (pending.origin === "client")
           enqueue.emit({ type: "settled", id, outcome: failed("ImageUnavailable", message) });
       }
+      armDeadline(context, enqueue, null);
       setHealth(context, enqueue, "Unknown", null);
-      enqueue.assign({ pending: new Map(), misses: 0 });
+      enqueue.assign({ pending: new Map(), misses: 0, deadlineAt: null });
     }),
   },
 }).createMachine({
@@ -324,7 +332,7 @@ export const imageConnectionMachine = setup({
       },
       on: {
         REQUEST: [{ guard: "hasCapacity", actions: "sendClientRequest" }, { actions: "refuseOverloaded" }],
-        "REQUEST.TIMEOUT": { actions: "timeoutRequest" },
+        "REQUEST.DEADLINE": { actions: "expireRequests" },
         "LINK.REPLY": { guard: "fromCurrentLink", actions: "settleReply" },
         "LINK.SEND_FAILED": {
           guard: "fromCurrentLink",
