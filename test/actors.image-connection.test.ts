@@ -131,8 +131,12 @@ describe("image connection - against a real image-sim", () => {
       backoffCapMs: 50,
     });
     await reach(conn, "Connected");
+    const stoppedAt = performance.now();
     await sim.stop();
     await reach(conn, "Failed");
+    console.log(
+      `never returns: Failed ${(performance.now() - stoppedAt).toFixed(0)} ms after the stop (3 restarts allowed)`,
+    );
     expect(statuses()).toEqual(["Connected", "Reconnecting", "Failed"]);
     const snapshot = conn.actor.getSnapshot();
     expect(Object.keys(snapshot.children)).toEqual([]);
@@ -150,32 +154,49 @@ describe("image connection - against a real image-sim", () => {
     await sim.control("block 10 Smalltalk longRunning");
     const started = Date.now();
     const result = await conn.request("evaluate", { code: "Smalltalk longRunning" }, { timeoutMs: 30_000 });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+    const tookMs = Date.now() - started;
+    expect(tookMs).toBeGreaterThanOrEqual(9_000);
     expect(result.result_type).toBeDefined();
     expect(statuses()).toEqual(["Connected"]);
     // Pings went unanswered meanwhile: the health said so, the status did not.
-    expect(conn.actor.getSnapshot().context.stats.timeouts).toBeGreaterThan(0);
+    const { timeouts } = conn.actor.getSnapshot().context.stats;
+    expect(timeouts).toBeGreaterThan(0);
+    console.log(
+      `busy image: the 10 s evaluation answered after ${tookMs} ms, ${timeouts} pings timed out, status Connected throughout`,
+    );
   }, 60_000);
 
   it("garbage replies reset the link without crashing, and it recovers when they stop", async () => {
     const sim = await startImageSim();
     const { conn } = connect("dev", sim.endpoint);
     await reach(conn, "Connected");
+    let t0 = performance.now();
     await sim.control("garbage on");
     await reach(conn, "Reconnecting");
+    const resetMs = performance.now() - t0;
     expect(conn.actor.getSnapshot().context.stats.faults).toBeGreaterThan(0);
+    t0 = performance.now();
     await sim.control("garbage off");
     await reach(conn, "Connected");
+    console.log(
+      `garbage replies: link reset ${resetMs.toFixed(0)} ms after they began, Connected ${(performance.now() - t0).toFixed(0)} ms after they stopped`,
+    );
   });
 
   it("an oversized reply drops the link at the socket, and it recovers when they stop", async () => {
     const sim = await startImageSim();
     const { conn } = connect("dev", sim.endpoint);
     await reach(conn, "Connected");
+    let t0 = performance.now();
     await sim.control(`oversized ${2 * 1024 * 1024}`);
     await reach(conn, "Reconnecting");
+    const resetMs = performance.now() - t0;
+    t0 = performance.now();
     await sim.control("oversized off");
     await reach(conn, "Connected");
+    console.log(
+      `oversized replies (2 MiB, limit 1 MiB): link reset ${resetMs.toFixed(0)} ms after they began, Connected ${(performance.now() - t0).toFixed(0)} ms after they stopped`,
+    );
   });
 
   it("three images where one fails: the other two are unaffected", async () => {

@@ -403,6 +403,10 @@ describe("NATS API - malformed requests", () => {
       else if (verdict.refused) refused += 1;
     });
     const elapsedMs = performance.now() - started;
+    console.log(
+      `fuzz: ${cases.length} bodies, ${IN_FLIGHT} in flight, answered in ${Math.round(elapsedMs)} ms ` +
+        `(${Math.round((cases.length / elapsedMs) * 1000)}/s), ${refused} refused as malformed, ${problems.length} answered wrongly`,
+    );
 
     const summary = `${problems.length} of ${cases.length} bodies answered wrongly, ${replay}:\n${report(problems)}\n`;
     expect(problems.length, summary).toBe(0);
