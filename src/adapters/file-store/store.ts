@@ -17,6 +17,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { decodeSessionRecordValue, ImageId, type SessionStateData, type StoreStatus } from "../../protocol/index.js";
+import { StoreWatchers } from "../watchers.js";
 import { KeyedQueue } from "../../actors/concurrency.js";
 import { DIR_MODE, io, removeFile, TEMP_FILE } from "./io.js";
 import { PROBE_FILE, WriteGuard, type WriteGuardOptions } from "./guard.js";
@@ -57,7 +58,7 @@ interface Write {
 export class FileSessionStore implements SessionStore {
   private readonly queue = new KeyedQueue();
   private readonly guard: WriteGuard;
-  private readonly watchers = new Set<(change: StoreChange) => void>();
+  private readonly watchers: StoreWatchers;
   private pending: Write[] = [];
   private flushing = false;
   private closed = false;
@@ -73,6 +74,7 @@ export class FileSessionStore implements SessionStore {
     options: WriteGuardOptions,
   ) {
     this.opened = loaded;
+    this.watchers = new StoreWatchers(logger);
     this.guard = new WriteGuard(dir, () => files.repair(), logger, options);
   }
 
@@ -148,8 +150,7 @@ export class FileSessionStore implements SessionStore {
   }
 
   watch(listener: (change: StoreChange) => void): () => void {
-    this.watchers.add(listener);
-    return () => this.watchers.delete(listener);
+    return this.watchers.add(listener);
   }
 
   status(): StoreStatus {
@@ -251,19 +252,8 @@ export class FileSessionStore implements SessionStore {
         else this.files[write.of].set(write.id, { revision, file: "log", start: offset, length });
         offset += length;
       }
-      this.changed(write.change(revision));
+      this.watchers.tell(write.change(revision));
       write.resolve(revision);
-    }
-  }
-
-  /** Tells the watchers of a change now durable; a watcher that throws does not undo it. */
-  private changed(change: StoreChange): void {
-    for (const watcher of this.watchers) {
-      try {
-        watcher(change);
-      } catch (error) {
-        this.logger.error({ err: error, change: change.kind }, "session store: a watcher failed");
-      }
     }
   }
 }

@@ -21,6 +21,7 @@
 import { jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decodeSessionRecordValue, ImageId, type SessionStateData, type StoreStatus } from "../../protocol/index.js";
+import { StoreWatchers } from "../watchers.js";
 import { KeyedQueue } from "../../actors/concurrency.js";
 import { stderrLogger } from "../../logger.js";
 import { isoTime } from "../../clock.js";
@@ -66,7 +67,7 @@ export interface KvSessionStoreOptions {
 
 export class KvSessionStore implements SessionStore {
   private readonly queue = new KeyedQueue();
-  private readonly watchers = new Set<(change: StoreChange) => void>();
+  private readonly watchers: StoreWatchers;
   private readonly feeds: BucketFeed[] = [];
   private degraded: { readonly since: string; readonly reason: string } | null = null;
   private probing: Promise<boolean> | null = null;
@@ -77,7 +78,9 @@ export class KvSessionStore implements SessionStore {
     private readonly contexts: Bucket,
     private readonly logger: StoreLogger,
     private readonly feedTimeoutMs: number,
-  ) {}
+  ) {
+    this.watchers = new StoreWatchers(logger);
+  }
 
   /** Creates the buckets if they do not exist and starts the change feeds. */
   static async open(options: KvSessionStoreOptions): Promise<KvSessionStore> {
@@ -154,8 +157,7 @@ export class KvSessionStore implements SessionStore {
   }
 
   watch(listener: (change: StoreChange) => void): () => void {
-    this.watchers.add(listener);
-    return () => this.watchers.delete(listener);
+    return this.watchers.add(listener);
   }
 
   status(): StoreStatus {
@@ -253,16 +255,16 @@ export class KvSessionStore implements SessionStore {
     if (decoded.kind === "corrupt") this.corrupt(decoded.problem);
     else if (decoded.kind === "value") {
       const { session, revision } = decoded.stored;
-      this.changed({ kind: "session", sessionId: session.session_id, stored: { session, revision } });
-    } else if (decoded.kind === "removed") this.changed({ kind: "session", sessionId: decoded.id, stored: null });
+      this.watchers.tell({ kind: "session", sessionId: session.session_id, stored: { session, revision } });
+    } else if (decoded.kind === "removed") this.watchers.tell({ kind: "session", sessionId: decoded.id, stored: null });
   }
 
   private contextMessage(message: JsMsg): void {
     const decoded = decodeContextMessage(message, this.contexts.prefix);
     if (decoded.kind === "corrupt") this.corrupt(decoded.problem);
     else if (decoded.kind === "value") {
-      this.changed({ kind: "context", clientId: decoded.clientId, context: decoded.context });
-    } else if (decoded.kind === "removed") this.changed({ kind: "context", clientId: decoded.id, context: null });
+      this.watchers.tell({ kind: "context", clientId: decoded.clientId, context: decoded.context });
+    } else if (decoded.kind === "removed") this.watchers.tell({ kind: "context", clientId: decoded.id, context: null });
   }
 
   private corrupt(problem: StoreProblem): StoreProblem {
@@ -271,16 +273,5 @@ export class KvSessionStore implements SessionStore {
       `session store: corrupt record ${problem.file}: ${problem.error.message}; left in place`,
     );
     return problem;
-  }
-
-  /** Tells the watchers of a change; a watcher that throws does not stop the others. */
-  private changed(change: StoreChange): void {
-    for (const watcher of this.watchers) {
-      try {
-        watcher(change);
-      } catch (error) {
-        this.logger.error({ err: error, change: change.kind }, "session store: a watcher failed");
-      }
-    }
   }
 }
