@@ -25,6 +25,8 @@ const POLICY: Partial<ConnectionPolicy> = {
   maxInFlight: 4,
 };
 
+const EVALUATED = { result: "7", result_type: "SmallInteger", execution_time: 0.1, has_error: false };
+
 function setupConnection(policy: Partial<ConnectionPolicy> = {}) {
   const clock = new SimulatedClock();
   const links = new FakeLinks();
@@ -135,6 +137,27 @@ describe("image connection - requests", () => {
     t.links.succeed("evaluate", { nonsense: true });
     expect(t.outcomes.get(id)).toMatchObject({ ok: false, code: "ImageError" });
     expect(t.actor.getSnapshot().matches("Connected")).toBe(true);
+  });
+
+  it("times each request out at its own deadline with one timer: a shorter one set after a longer one, and replies in between", () => {
+    const t = setupConnection({ pingIntervalMs: 60_000 });
+    t.connect();
+    const long = t.request("1", 1000);
+    const answered = t.request("2", 200);
+    const short = t.request("3", 300);
+    t.links.reply({ id: answered, status: "success", result: EVALUATED, timestamp: null });
+    expect(t.outcomes.get(answered)).toMatchObject({ ok: true });
+    t.clock.increment(299);
+    expect(t.outcomes.has(short)).toBe(false);
+    t.clock.increment(1);
+    expect(t.outcomes.get(short)).toMatchObject({ ok: false, code: "Timeout" });
+    expect(t.outcomes.has(long)).toBe(false);
+    t.clock.increment(699);
+    expect(t.outcomes.has(long)).toBe(false);
+    t.clock.increment(1);
+    expect(t.outcomes.get(long)).toMatchObject({ ok: false, code: "Timeout" });
+    expect(t.actor.getSnapshot().context).toMatchObject({ deadlineAt: null, stats: { timeouts: 2 } });
+    expect(t.actor.getSnapshot().context.pending.size).toBe(0);
   });
 
   it("times a request out at its deadline, then drops and counts its late reply", () => {
