@@ -319,8 +319,12 @@ describe("inspection - over NATS, with a real service", () => {
     expect(connection?.snapshot.value).toHaveProperty("Connected");
     expect(reply.definitions["image"]).toMatchObject({ id: "image", states: { Connected: {}, Reconnecting: {} } });
 
-    // What a client evaluates reaches the image as a frame; neither is ever shown.
+    // What a client evaluates reaches the image as a frame (through the link's request lane, not as
+    // a machine event); neither is ever shown. A ping's frame is a machine event, shown redacted.
     await h.client.evaluate({ client_id: "t", image_id: "dev", code: "Smalltalk at: #Secret" });
+    await expect
+      .poll(() => records(batches).some((r) => r.kind === "event" && r.event_type === "SEND"), { timeout: 5_000 })
+      .toBe(true);
     sim.kill("SIGKILL");
     await expect
       .poll(

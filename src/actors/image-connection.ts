@@ -11,6 +11,7 @@ import {
   type RequestOutcome,
 } from "../machines/image-connection.js";
 import {
+  encodeImageRequest,
   imageRequest,
   type ConnectionStatus,
   type ImageCommand,
@@ -19,7 +20,8 @@ import {
   type ImageRequestOf,
   type ImageResult,
 } from "../protocol/index.js";
-import { imageLink } from "./image-link.js";
+import { imageLink, laneOf } from "./image-link.js";
+import type { RequestLane } from "./request-lane.js";
 import { ImageRequestError } from "../errors.js";
 import { systemClock } from "../clock.js";
 
@@ -85,28 +87,52 @@ export function requestImage<C extends ImageCommand>(
   const { signal } = options;
   if (signal?.aborted === true) return Promise.reject(abortError(signal));
   const request = imageRequest(randomUUID(), command, parameters) as ImageRequestOf<C>;
-  const waiters = waitersOf(actor);
   return new Promise<ImageResult<C>>((resolve, reject) => {
-    const onAbort = (): void => {
-      if (signal !== undefined && waiters.delete(request.id)) reject(abortError(signal));
-    };
-    waiters.set(request.id, (outcome) => {
+    let settled = false;
+    const settle = (outcome: RequestOutcome): void => {
+      if (settled) return;
+      settled = true;
       signal?.removeEventListener("abort", onAbort);
       if (outcome.ok) resolve(outcome.result as ImageResult<C>);
       else reject(new ImageRequestError(outcome.code, outcome.message, outcome.errorType));
-    });
+    };
+    // Aborted: rejected at once; the answer, when it comes, settles nobody.
+    const onAbort = (): void => {
+      if (settled || signal === undefined) return;
+      settled = true;
+      waitersOf(actor).delete(request.id);
+      reject(abortError(signal));
+    };
     signal?.addEventListener("abort", onAbort, { once: true });
-    actor.send({
-      type: "REQUEST",
-      request,
-      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-    });
+    const timeoutMs = options.timeoutMs;
+    const open = connectedLane(actor);
+    if (open !== undefined) {
+      const frame = encodeImageRequest(request);
+      open.lane.request(request.id, command, frame, timeoutMs ?? open.defaultTimeoutMs, settle);
+      return;
+    }
+    const waiters = waitersOf(actor);
+    waiters.set(request.id, settle);
+    actor.send({ type: "REQUEST", request, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
     // A stopped actor settles nothing: answer at once rather than hang.
     if (actor.getSnapshot().status !== "active" && waiters.delete(request.id)) {
-      signal?.removeEventListener("abort", onAbort);
-      reject(new ImageRequestError("ImageUnavailable", "the image connection is stopped"));
+      settle({ ok: false, code: "ImageUnavailable", message: "the image connection is stopped", errorType: null });
     }
   });
+}
+
+/**
+ * The request lane of the connection's link while the machine says `Connected` (see
+ * `request-lane.ts`); `undefined` otherwise, or for a link that has none (a test double).
+ */
+function connectedLane(
+  actor: ImageConnectionActor,
+): { readonly lane: RequestLane; readonly defaultTimeoutMs: number } | undefined {
+  const snapshot = actor.getSnapshot();
+  if (snapshot.status !== "active" || snapshot.context.image.status !== "Connected") return undefined;
+  const link = snapshot.children.link;
+  const lane = link === undefined ? undefined : laneOf(link);
+  return lane === undefined ? undefined : { lane, defaultTimeoutMs: snapshot.context.policy.requestTimeoutMs };
 }
 
 export interface ImageConnection {

@@ -14,6 +14,7 @@ import { Dealer, context as zmqContext } from "zeromq";
 import { fromCallback } from "xstate";
 import type { LinkCommand, LinkEvent, LinkInput } from "../machines/image-link-events.js";
 import { decodeImageReply, type DecodeLimits } from "../protocol/index.js";
+import { RequestLane } from "./request-lane.js";
 
 /**
  * libzmq's default of 1023 sockets per context is too few for a large fleet (and the service
@@ -27,7 +28,13 @@ export const zmqSocketLimit = (): number => zmqContext.maxSockets;
 
 const EMPTY = Buffer.alloc(0);
 
-export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ input, sendBack, receive }) => {
+/** Each live link's request lane, by the link actor (`laneOf`). */
+const lanes = new WeakMap<object, RequestLane>();
+
+/** The request lane of a link actor started from `imageLink`; `undefined` for any other link. */
+export const laneOf = (link: object): RequestLane | undefined => lanes.get(link);
+
+export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ input, self, sendBack, receive }) => {
   const { generation } = input;
   const limits: DecodeLimits = { maxBytes: input.maxMessageBytes, maxDepth: 64 };
   const socket = new Dealer({
@@ -44,10 +51,12 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
     ...(input.curve === null ? {} : input.curve.socketOptions()),
   });
   let down = false;
+  let downBecause: string | null = null;
   let handshaken = false;
   const report = (type: "LINK.DOWN" | "LINK.AUTH_FAILED", reason: string): void => {
     if (down) return;
     down = true;
+    downBecause = reason;
     sendBack({ type, generation, reason });
   };
   const reportDown = (reason: string): void => report("LINK.DOWN", reason);
@@ -109,6 +118,12 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
     writing = false;
   };
 
+  const lane = new RequestLane(input.imageId, input.maxInFlight, (id, frame) => {
+    outbox.push({ type: "SEND", id, frame });
+    void write();
+  });
+  lanes.set(self, lane);
+
   const read = async (): Promise<void> => {
     while (!socket.closed) {
       let frames: Buffer[];
@@ -126,8 +141,9 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
         continue;
       }
       const reply = decodeImageReply(frame, limits);
-      if (reply.ok) sendBack({ type: "LINK.REPLY", generation, reply: reply.value });
-      else
+      if (reply.ok) {
+        if (!lane.settle(reply.value)) sendBack({ type: "LINK.REPLY", generation, reply: reply.value });
+      } else
         sendBack({
           type: "LINK.FAULT",
           generation,
@@ -149,6 +165,7 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
 
   return () => {
     down = true;
+    lane.close(downBecause ?? "the connection closed it");
     // The event observer ends by itself with the socket; closing it first makes its pending
     // receive fail with ENOTSOCK.
     socket.close();

@@ -85,7 +85,8 @@ export interface ImageConnectionContext {
   readonly pending: ReadonlyMap<string, PendingRequest>;
   /**
    * When the one deadline timer fires: at the earliest pending deadline, or before it (a reply
-   * does not cancel it; it fires, expires what is due and is set again). `null`: not set.
+   * cancels it only when nothing is left pending; else it fires, expires what is due and is set
+   * again). `null`: not set.
    */
   readonly deadlineAt: number | null;
   readonly pingSeq: number;
@@ -142,7 +143,8 @@ function codeOfImageError(errorType: string): ErrorCode {
   }
 }
 
-function outcomeOf(command: ImageCommand, reply: ImageReply, imageId: string): RequestOutcome {
+/** A reply as the outcome of the request of `command` it answers, its result typed by the command. */
+export function outcomeOf(command: ImageCommand, reply: ImageReply, imageId: string): RequestOutcome {
   if (reply.status === "error") return failed(codeOfImageError(reply.error_type), reply.error, reply.error_type);
   const result = decodeImageResult(command, reply.result);
   if (result.ok) return { ok: true, command, result: result.value };

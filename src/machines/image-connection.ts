@@ -143,11 +143,13 @@ export const imageConnectionMachine = setup({
       enqueue.spawnChild("link", {
         id: "link",
         input: {
+          imageId: context.image.image_id,
           address: context.image.address,
           generation,
           heartbeatIntervalMs: context.policy.heartbeatIntervalMs,
           heartbeatTimeoutMs: context.policy.heartbeatTimeoutMs,
           maxMessageBytes: context.policy.maxMessageBytes,
+          maxInFlight: context.policy.maxInFlight,
           fence: context.env.fence,
           curve: context.env.curve,
         },
@@ -208,10 +210,17 @@ export const imageConnectionMachine = setup({
 
     settleReply: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "LINK.REPLY") return;
-      const { changes, settlement } = correlate(context, event.reply);
+      const settled = correlate(context, event.reply);
+      const { settlement } = settled;
+      let { changes } = settled;
       if (settlement === null) {
         enqueue.assign(changes);
         return;
+      }
+      if (changes.pending?.size === 0 && context.deadlineAt !== null) {
+        // Nothing left to time out: cheaper to cancel now than to let the timer fire for nothing.
+        armDeadline(context, enqueue, null);
+        changes = { ...changes, deadlineAt: null };
       }
       const next = { ...context, ...changes };
       switch (settlement.pending.origin) {

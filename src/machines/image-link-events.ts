@@ -7,11 +7,15 @@ import type { CurveClient } from "../curve.js";
 import type { ImageReply } from "../protocol/index.js";
 
 export interface LinkInput {
+  /** Named in the messages of the requests the link settles itself (its request lane). */
+  readonly imageId: string;
   readonly address: string;
   readonly generation: number;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly maxMessageBytes: number;
+  /** Requests in flight in the link's request lane; more are refused with `Overloaded`. */
+  readonly maxInFlight: number;
   /** Asked right before each send; `false`: the frame is dropped and the link goes down. */
   readonly fence: () => boolean;
   /** CURVE keys, when the link is secured; `null`: plain TCP. */

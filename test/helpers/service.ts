@@ -68,15 +68,20 @@ export async function startService(options: {
   return harness;
 }
 
-/** A service with `count` images (`img00`…) on one image-sim, resolved once every one is Connected. */
-export async function startFleet(natsUrl: string, count: number): Promise<ServiceHarness> {
+/**
+ * A service with `count` images (`img00`…) on one image-sim, resolved once every one is
+ * Connected; `pingIntervalMs` sets how busy each connection's machine is (the test policy's 200 ms
+ * when left out).
+ */
+export async function startFleet(natsUrl: string, count: number, pingIntervalMs?: number): Promise<ServiceHarness> {
   const sim = await startImageSim({ name: "fleet" });
   const images = Array.from({ length: count }, (_, n) => ({
     id: `img${String(n).padStart(2, "0")}`,
     address: sim.endpoint,
     name: null,
   }));
-  const h = await startService({ nats: { servers: natsUrl }, images });
+  const connection = pingIntervalMs === undefined ? {} : { pingIntervalMs };
+  const h = await startService({ nats: { servers: natsUrl }, images, policy: { connection } });
   for (let waited = 0; ; waited += 100) {
     const r = await h.client.listImages();
     if (r.type === "Images" && r.images.filter((i) => i.status === "Connected").length === count) return h;
