@@ -2,7 +2,8 @@
  * The ZeroMQ link to one image: a DEALER socket living inside a callback actor. It reports the
  * ZMTP handshake (not the TCP connect) as `LINK.UP`, any loss as `LINK.DOWN`, a handshake the
  * peer and this link cannot agree on as `LINK.AUTH_FAILED`, decodes replies with the protocol
- * codec, and closes the socket (linger 0) when the actor is stopped.
+ * codec, and closes the socket (linger 0) when the actor is stopped. It also holds the link's
+ * request lane (`request-lane.ts`): client requests written and settled here while Connected.
  *
  * With CURVE keys the socket is a CURVE client pinned to the image's public key. What tells an
  * authentication failure, from libzmq's socket events: `handshake:error:auth` (the image's ZAP
@@ -118,10 +119,11 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
     writing = false;
   };
 
-  const lane = new RequestLane(input.imageId, input.maxInFlight, (id, frame) => {
-    outbox.push({ type: "SEND", id, frame });
+  const queue = (command: LinkCommand): void => {
+    outbox.push(command);
     void write();
-  });
+  };
+  const lane = new RequestLane(input.imageId, input.maxInFlight, (id, frame) => queue({ type: "SEND", id, frame }));
   lanes.set(self, lane);
 
   const read = async (): Promise<void> => {
@@ -158,10 +160,7 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
     queueMicrotask(() => reportDown(`cannot connect to ${input.address}: ${describe(error)}`));
   }
   void read();
-  receive((command) => {
-    outbox.push(command);
-    void write();
-  });
+  receive(queue);
 
   return () => {
     down = true;
