@@ -11,7 +11,7 @@
  * Each request has its own deadline (`Timeout`), and at most `maxInFlight` are in a lane
  * (`Overloaded`). A reply whose id the lane does not know goes to the machine, which counts it.
  */
-import { failed, outcomeOf, type RequestOutcome } from "../machines/image-connection-logic.js";
+import { outcomeOf, refusals, TIMED_OUT_MEMORY, type RequestOutcome } from "../machines/image-connection-logic.js";
 import type { ImageCommand, ImageReply } from "../protocol/index.js";
 
 interface LaneRequest {
@@ -28,9 +28,6 @@ export interface LaneStats {
   timeouts: number;
   overloaded: number;
 }
-
-/** Timed-out ids remembered, to tell a late reply (dropped here) from an unknown one. */
-const TIMED_OUT_MEMORY = 256;
 
 export class RequestLane {
   private readonly pending = new Map<string, LaneRequest>();
@@ -57,12 +54,11 @@ export class RequestLane {
     timeoutMs: number,
     settle: (o: RequestOutcome) => void,
   ): void {
-    if (this.closedBecause !== null) return settle(failed("ImageUnavailable", this.lostMessage()));
-    if (this.pending.has(id)) return settle(failed("InvalidRequest", `request id ${id} is already in flight`));
+    if (this.closedBecause !== null) return settle(refusals.linkLost(this.imageId, this.closedBecause));
+    if (this.pending.has(id)) return settle(refusals.duplicate(id));
     if (this.pending.size >= this.maxInFlight) {
       this.stats.overloaded += 1;
-      const message = `image ${this.imageId} has ${this.maxInFlight} requests in flight; try again later`;
-      return settle(failed("Overloaded", message));
+      return settle(refusals.overloaded(this.imageId, this.maxInFlight));
     }
     const timer = setTimeout(() => this.expire(id), timeoutMs);
     this.pending.set(id, { command, settle, timer });
@@ -91,7 +87,7 @@ export class RequestLane {
   close(reason: string): void {
     if (this.closedBecause !== null) return;
     this.closedBecause = reason;
-    const outcome = failed("ImageUnavailable", this.lostMessage());
+    const outcome = refusals.linkLost(this.imageId, reason);
     const requests = [...this.pending.values()];
     this.pending.clear();
     for (const request of requests) {
@@ -106,10 +102,6 @@ export class RequestLane {
     this.pending.delete(id);
     if (this.timedOut.push(id) > TIMED_OUT_MEMORY) this.timedOut.shift();
     this.stats.timeouts += 1;
-    request.settle(failed("Timeout", `image ${this.imageId} did not answer ${request.command} in time`));
-  }
-
-  private lostMessage(): string {
-    return `link to image ${this.imageId} lost: ${this.closedBecause ?? "closed"}`;
+    request.settle(refusals.timeout(this.imageId, request.command));
   }
 }

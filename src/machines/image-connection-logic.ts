@@ -97,7 +97,8 @@ export interface ImageConnectionContext {
   readonly stats: LinkStats;
 }
 
-const TIMED_OUT_MEMORY = 256;
+/** Timed-out ids remembered, to tell a late reply from an unknown one. */
+export const TIMED_OUT_MEMORY = 256;
 
 /**
  * Id of the one delayed event that times requests out. One timer per connection rather than one
@@ -130,6 +131,17 @@ export const failed = (code: ErrorCode, message: string, errorType: string | nul
   message,
   errorType,
 });
+
+/** The outcomes a request fails with, whether the machine or the link's request lane settles it. */
+export const refusals = {
+  duplicate: (id: string): RequestOutcome => failed("InvalidRequest", `request id ${id} is already in flight`),
+  overloaded: (imageId: string, maxInFlight: number): RequestOutcome =>
+    failed("Overloaded", `image ${imageId} has ${maxInFlight} requests in flight; try again later`),
+  timeout: (imageId: string, command: ImageCommand): RequestOutcome =>
+    failed("Timeout", `image ${imageId} did not answer ${command} in time`),
+  linkLost: (imageId: string, reason: string | null): RequestOutcome =>
+    failed("ImageUnavailable", `link to image ${imageId} lost${reason === null ? "" : `: ${reason}`}`),
+};
 
 /** How an image's error types map onto the client protocol's codes. */
 function codeOfImageError(errorType: string): ErrorCode {

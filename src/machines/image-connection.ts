@@ -28,6 +28,7 @@ import {
   failed,
   healthAfterPing,
   NOT_RECONNECTING,
+  refusals,
   earliestDeadline,
   type ImageConnectionContext,
   type RequestOutcome,
@@ -177,7 +178,7 @@ export const imageConnectionMachine = setup({
         enqueue.emit({
           type: "settled",
           id: event.request.id,
-          outcome: failed("InvalidRequest", `request id ${event.request.id} is already in flight`),
+          outcome: refusals.duplicate(event.request.id),
         });
         return;
       }
@@ -198,8 +199,8 @@ export const imageConnectionMachine = setup({
     refuseOverloaded: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "REQUEST") return;
       enqueue.assign({ stats: { ...context.stats, overloaded: context.stats.overloaded + 1 } });
-      const message = `image ${context.image.image_id} has ${context.policy.maxInFlight} requests in flight; try again later`;
-      enqueue.emit({ type: "settled", id: event.request.id, outcome: failed("Overloaded", message) });
+      const outcome = refusals.overloaded(context.image.image_id, context.policy.maxInFlight);
+      enqueue.emit({ type: "settled", id: event.request.id, outcome });
     }),
     failFast: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== "REQUEST") return;
@@ -253,8 +254,7 @@ export const imageConnectionMachine = setup({
         if (pending.deadline > at) continue;
         next = expire(next, id);
         if (pending.origin === "client") {
-          const message = `image ${context.image.image_id} did not answer ${pending.command} in time`;
-          enqueue.emit({ type: "settled", id, outcome: failed("Timeout", message) });
+          enqueue.emit({ type: "settled", id, outcome: refusals.timeout(context.image.image_id, pending.command) });
         } else if (pending.origin === "ping") pingMissed = true;
       }
       const deadlineAt = earliestDeadline(next.pending);
@@ -267,10 +267,9 @@ export const imageConnectionMachine = setup({
     }),
     /** On link loss: every pending request fails at once, and the health is unknown again. */
     failAllPending: enqueueActions(({ context, enqueue }) => {
-      const message = `link to image ${context.image.image_id} lost${context.reason === null ? "" : `: ${context.reason}`}`;
+      const outcome = refusals.linkLost(context.image.image_id, context.reason);
       for (const [id, pending] of context.pending) {
-        if (pending.origin === "client")
-          enqueue.emit({ type: "settled", id, outcome: failed("ImageUnavailable", message) });
+        if (pending.origin === "client") enqueue.emit({ type: "settled", id, outcome });
       }
       armDeadline(context, enqueue, null);
       setHealth(context, enqueue, "Unknown", null);
