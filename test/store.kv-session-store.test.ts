@@ -315,13 +315,12 @@ describe("kv session store - 3-node cluster, replicas 3", () => {
 
     const survivor = nodes().nodes.find((node) => node.running());
     // What is checked is what load() holds, not how soon the cluster settles: on a loaded machine
-    // the elections after the kill can outlast the default 10 s wait for a consumer, and the 2 s
-    // of a JetStream API request.
+    // the elections after the kill can outlast the default 10 s of retries. While the node is
+    // gone, about one consumer creation in three is placed on it and times out (see untilAnswered).
     const reader = await openStore({
       nc: await connectTo(survivor?.url ?? ""),
       bucketPrefix,
       unavailableAfterMs: 30_000,
-      requestTimeoutMs: 15_000,
     });
     const loaded = await reader.load();
     const byId = new Map(loaded.records.map((r) => [r.session.session_id, r.revision]));

@@ -173,10 +173,35 @@ export class Bucket {
     return this.options.unavailableAfterMs;
   }
 
+  /**
+   * `attempt`, tried again while JetStream does not answer, for up to `unavailableAfterMs`; then
+   * `JetStreamUnavailable` naming `what`. Right after a node is lost the answers can stay away for
+   * a while: a leader election, or an ephemeral consumer the meta leader placed on the lost node
+   * (nats-server 2.9 picks among all of the stream's peers, so about one creation in three times
+   * out for as long as the node is gone, and the next one usually lands elsewhere).
+   */
+  async untilAnswered<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.options.unavailableAfterMs;
+    for (;;) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!isUnavailable(error)) throw error;
+        if (Date.now() >= deadline) {
+          throw new JetStreamUnavailable(
+            `${what}: JetStream did not answer for ${this.stream} within ${this.options.unavailableAfterMs} ms`,
+            { cause: error },
+          );
+        }
+        await sleep(250);
+      }
+    }
+  }
+
   /** Creates the stream, or takes the existing one (written by another instance or `nats kv add`). */
   async ensure(replicas: number): Promise<void> {
     try {
-      await this.jsm.streams.info(this.stream);
+      await this.untilAnswered("reading the stream", () => this.jsm.streams.info(this.stream));
     } catch (error) {
       if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
       try {

@@ -47,19 +47,17 @@ export class KvImageCatalog implements ImageCatalog {
 
   static async open(options: KvImageCatalogOptions): Promise<KvImageCatalog> {
     const { prefix, replicas, timing } = bucketOptions(options);
-    const jsm = await jetstreamManager(options.nc, { timeout: timing.requestTimeoutMs });
+    const jsm = await jetstreamManager(options.nc, { timeout: timing.requestTimeoutMs, checkAPI: false });
     const bucket = new Bucket(`${prefix}_images`, jsm, jsm.jetstream(), timing);
     const catalog = new KvImageCatalog(bucket, options.logger ?? stderrLogger);
     try {
       await bucket.ensure(replicas);
-      const startAfter = await bucket.lastSequence();
+      const startAfter = await bucket.untilAnswered("opening", () => bucket.lastSequence());
       catalog.feed = await BucketFeed.start(
-        bucket.js,
-        bucket.stream,
+        bucket,
         startAfter,
         (message) => catalog.delivered(message),
         catalog.logger,
-        timing.unavailableAfterMs,
       );
     } catch (error) {
       throw unavailable(error);

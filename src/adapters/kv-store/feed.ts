@@ -13,6 +13,7 @@
  */
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { StoreLogger } from "../../ports.js";
+import type { Bucket } from "./bucket.js";
 
 /**
  * A pull's life: the consumer expects heartbeats at half of it and recreates itself after two
@@ -50,27 +51,16 @@ export class BucketFeed {
     this.delivered = startAfter;
   }
 
-  /** Starts delivering the messages after sequence `startAfter`. */
+  /** Starts delivering the messages of `bucket` after sequence `startAfter`. */
   static async start(
-    js: JetStreamClient,
-    stream: string,
+    bucket: Bucket,
     startAfter: number,
     onMessage: (message: JsMsg) => void,
     logger: StoreLogger,
-    startTimeoutMs: number,
   ): Promise<BucketFeed> {
-    const feed = new BucketFeed(js, stream, onMessage, logger, startAfter);
-    // Right after a node is lost, creating a consumer can time out until the cluster settles.
-    const deadline = Date.now() + startTimeoutMs;
-    for (;;) {
-      try {
-        await feed.subscribe();
-        return feed;
-      } catch (error) {
-        if (Date.now() >= deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-    }
+    const feed = new BucketFeed(bucket.js, bucket.stream, onMessage, logger, startAfter);
+    await bucket.untilAnswered("starting the change feed", () => feed.subscribe());
+    return feed;
   }
 
   private async subscribe(): Promise<void> {

@@ -97,7 +97,7 @@ export class KvLeaseStore implements LeaseStore {
   /** Creates the bucket if it does not exist (with `replicas`, no direct gets). */
   static async open(options: KvLeaseStoreOptions): Promise<KvLeaseStore> {
     const { prefix, replicas, timing } = bucketOptions(options);
-    const jsm = await jetstreamManager(options.nc, { timeout: timing.requestTimeoutMs });
+    const jsm = await jetstreamManager(options.nc, { timeout: timing.requestTimeoutMs, checkAPI: false });
     const bucket = new Bucket(`${prefix}_leases`, jsm, jsm.jetstream(), timing);
     try {
       await bucket.ensure(replicas);

@@ -3,12 +3,12 @@
  * one message as a session or a context, a removal, or a corrupt record. Decoding never throws: a
  * message that does not decode is a `StoreProblem`, left in place (a stream keeps no "aside").
  */
-import { DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import { DecodeError } from "../../protocol/index.js";
 import { CorruptRecordError } from "../../errors.js";
 import type { StoreProblem, StoredContext, StoredSession } from "../../ports.js";
 import { decodeContextRecord, decodeStoredSession } from "../file-store/envelope.js";
-import { decodeKey, isRemoval, isUnavailable, type Bucket } from "./bucket.js";
+import { decodeKey, isRemoval, type Bucket } from "./bucket.js";
 
 export type Decoded<T> =
   | ({ readonly kind: "value" } & T)
@@ -17,20 +17,11 @@ export type Decoded<T> =
 
 /** Every key's last message in stream order, read with an ordered consumer (`LastPerSubject`). */
 export async function readLastPerKey(bucket: Bucket): Promise<JsMsg[]> {
-  if ((await bucket.messageCount()) === 0) return [];
-  // Right after a node is lost, creating a consumer can time out until the cluster settles.
-  const deadline = Date.now() + bucket.unavailableAfterMs;
-  let messages: ConsumerMessages;
-  for (;;) {
-    try {
-      const consumer = await bucket.js.consumers.get(bucket.stream, { deliver_policy: DeliverPolicy.LastPerSubject });
-      messages = await consumer.consume();
-      break;
-    } catch (error) {
-      if (!isUnavailable(error) || Date.now() >= deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
+  if ((await bucket.untilAnswered("counting the keys", () => bucket.messageCount())) === 0) return [];
+  const messages = await bucket.untilAnswered("reading the keys", async () => {
+    const consumer = await bucket.js.consumers.get(bucket.stream, { deliver_policy: DeliverPolicy.LastPerSubject });
+    return consumer.consume();
+  });
   const found: JsMsg[] = [];
   try {
     for await (const message of messages) {

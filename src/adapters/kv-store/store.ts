@@ -85,7 +85,8 @@ export class KvSessionStore implements SessionStore {
   /** Creates the buckets if they do not exist and starts the change feeds. */
   static async open(options: KvSessionStoreOptions): Promise<KvSessionStore> {
     const { prefix, replicas, timing } = bucketOptions(options);
-    const jsm = await jetstreamManager(options.nc, { timeout: timing.requestTimeoutMs });
+    // JetStream itself was checked on connecting (checkServer); each request here is retried.
+    const jsm = await jetstreamManager(options.nc, { timeout: timing.requestTimeoutMs, checkAPI: false });
     const js = jsm.jetstream();
     const sessions = new Bucket(`${prefix}_sessions`, jsm, js, timing);
     const contexts = new Bucket(`${prefix}_contexts`, jsm, js, timing);
@@ -94,12 +95,10 @@ export class KvSessionStore implements SessionStore {
     try {
       for (const bucket of [sessions, contexts]) {
         await bucket.ensure(replicas);
-        const startAfter = await bucket.lastSequence();
+        const startAfter = await bucket.untilAnswered("opening", () => bucket.lastSequence());
         const onMessage =
           bucket === sessions ? (m: JsMsg) => store.sessionMessage(m) : (m: JsMsg) => store.contextMessage(m);
-        store.feeds.push(
-          await BucketFeed.start(js, bucket.stream, startAfter, onMessage, logger, timing.unavailableAfterMs),
-        );
+        store.feeds.push(await BucketFeed.start(bucket, startAfter, onMessage, logger));
       }
     } catch (error) {
       await Promise.all(store.feeds.map((feed) => feed.stop()));
