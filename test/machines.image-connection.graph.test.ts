@@ -12,7 +12,7 @@ import {
   type ImageConnectionInput,
 } from "../src/machines/image-connection.js";
 import { imageRequest } from "../src/protocol/index.js";
-import { FakeLinks, PONG, SYSTEM_INFO } from "./helpers/fake-link.js";
+import { FakeLinks, SYSTEM_INFO } from "./helpers/fake-link.js";
 
 const links = new FakeLinks();
 const machine = imageConnectionMachine.provide({ actors: { link: links.logic } });
@@ -40,14 +40,14 @@ function eventsIn(snapshot: Snapshot): ImageConnectionEvent[] {
     { type: "DISCONNECT" },
     { type: "RETRY" },
     { type: "NETWORK_CHANGED" },
+    { type: "LINK.PINGED", generation, rttMs: 1 },
+    { type: "LINK.PINGED", generation, rttMs: null },
   ];
   for (const [id, { command }] of pending) {
     const result =
       command === "system_info"
         ? SYSTEM_INFO
-        : command === "ping"
-          ? PONG
-          : { result: "1", result_type: "SmallInteger", execution_time: 0, has_error: false };
+        : { result: "1", result_type: "SmallInteger", execution_time: 0, has_error: false };
     events.push({ type: "LINK.REPLY", generation, reply: { id, status: "success", result, timestamp: null } });
   }
   if (pending.size > 0) events.push({ type: "REQUEST.DEADLINE" });
@@ -59,7 +59,7 @@ function eventsIn(snapshot: Snapshot): ImageConnectionEvent[] {
 
 const serializeState = (snapshot: Snapshot): string => {
   const c = snapshot.context;
-  // Ids and counters grow with every ping; what matters is which kinds of request are pending.
+  // Ids and counters grow with every request; what matters is which kinds of request are pending.
   const pending = [...c.pending.values()].map((p) => p.origin).sort();
   return JSON.stringify([snapshot.value, c.restarts.length, pending, c.image.connection_health, Math.min(c.misses, 2)]);
 };

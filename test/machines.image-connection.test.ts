@@ -55,7 +55,7 @@ function setupConnection(policy: Partial<ConnectionPolicy> = {}) {
   const connect = (): void => {
     links.up();
     links.succeed("system_info", SYSTEM_INFO);
-    links.succeed("ping", PONG);
+    links.pinged(5);
   };
   /**
    * SimulatedClock sets the final time before firing what is due, so timers armed while firing
@@ -99,7 +99,7 @@ describe("image connection - connecting", () => {
     first.emit({ type: "LINK.UP", generation: first.input.generation });
     expect(t.actor.getSnapshot().value).toEqual({ Reconnecting: "connecting" });
     t.links.up();
-    expect(t.actor.getSnapshot().value).toEqual({ Connected: "pinging" });
+    expect(t.actor.getSnapshot().value).toBe("Connected");
   });
 });
 
@@ -183,7 +183,7 @@ describe("image connection - requests", () => {
   it("refuses requests over the in-flight bound with Overloaded", () => {
     const t = setupConnection({ maxInFlight: 3 });
     t.connect();
-    // The machine's own ping is not in flight any more (answered in connect()).
+    // The link's pings are not the machine's requests: they take none of its places.
     const ids = [t.request(), t.request(), t.request(), t.request()];
     expect(ids.map((id) => t.outcomes.get(id)?.ok)).toEqual([undefined, undefined, undefined, false]);
     expect(t.outcomes.get(ids[3] ?? "")).toMatchObject({ code: "Overloaded" });
@@ -215,17 +215,18 @@ describe("image connection - requests", () => {
 });
 
 describe("image connection - health", () => {
-  it("derives health from ping round trips: Healthy, Warning, Critical", () => {
+  it("derives health from the link's ping round trips: Healthy, Warning, Critical", () => {
     const t = setupConnection();
     t.connect();
-    expect(t.status().connection_health).toBe("Healthy");
-    t.clock.increment(1000); // next ping
-    t.clock.increment(150);
-    t.links.succeed("ping", PONG);
-    expect(t.status()).toMatchObject({ connection_health: "Warning", rtt_ms: 150 });
-    t.clock.increment(850);
-    t.clock.increment(450);
-    t.links.succeed("ping", PONG);
+    expect(t.status()).toMatchObject({ connection_health: "Healthy", rtt_ms: 5 });
+    t.clock.increment(1000);
+    t.links.pinged(150);
+    expect(t.status()).toMatchObject({
+      connection_health: "Warning",
+      rtt_ms: 150,
+      last_seen: "1970-01-01T00:00:01.000Z",
+    });
+    t.links.pinged(450);
     expect(t.status().connection_health).toBe("Critical");
     expect(t.healths()).toEqual(["Healthy", "Warning", "Critical"]);
   });
@@ -233,24 +234,37 @@ describe("image connection - health", () => {
   it("turns missed pings into Warning then Critical while the status stays Connected", () => {
     const t = setupConnection();
     t.connect();
-    t.clock.increment(1000); // ping 2 sent
-    t.clock.increment(500); // missed
+    t.links.pinged(null);
+    expect(t.status()).toMatchObject({ connection_health: "Warning", rtt_ms: 5 });
+    t.links.pinged(null);
     expect(t.status().connection_health).toBe("Warning");
-    t.advance(3000); // pings 3, 4 and 5 missed
+    t.links.pinged(null);
     expect(t.status()).toMatchObject({ status: "Connected", connection_health: "Critical" });
-    t.links.succeed("ping", PONG); // a late answer of the last ping: dropped
-    t.clock.increment(500);
-    t.links.succeed("ping", PONG);
+    expect(t.actor.getSnapshot().context.misses).toBe(3);
+    t.links.pinged(20);
     expect(t.status().connection_health).toBe("Healthy");
+    expect(t.actor.getSnapshot().context.misses).toBe(0);
     expect(t.statuses()).toEqual(["Connected"]);
   });
 
-  it("probes at once on NETWORK_CHANGED while Connected", () => {
+  it("ignores the ping results of a link it has already replaced", () => {
     const t = setupConnection();
     t.connect();
-    const pings = t.links.current.sent.filter((r) => r.command === "ping").length;
+    const first = t.links.current;
+    t.links.down();
+    t.clock.increment(t.actor.getSnapshot().context.backoffMs);
+    t.links.up();
+    first.emit({ type: "LINK.PINGED", generation: first.input.generation, rttMs: 600 });
+    expect(t.status().connection_health).toBe("Unknown");
+  });
+
+  it("asks the link for a ping at once on NETWORK_CHANGED while Connected", () => {
+    const t = setupConnection();
+    t.connect();
+    expect(t.links.current.probes).toBe(0);
     t.actor.send({ type: "NETWORK_CHANGED" });
-    expect(t.links.current.sent.filter((r) => r.command === "ping").length).toBe(pings + 1);
+    expect(t.links.current.probes).toBe(1);
+    expect(t.links.current.input).toMatchObject({ pingIntervalMs: 1000, pingTimeoutMs: 500 });
   });
 
   it("reports health Unknown once the link is lost", () => {

@@ -3,7 +3,9 @@
  * ZMTP handshake (not the TCP connect) as `LINK.UP`, any loss as `LINK.DOWN`, a handshake the
  * peer and this link cannot agree on as `LINK.AUTH_FAILED`, decodes replies with the protocol
  * codec, and closes the socket (linger 0) when the actor is stopped. It also holds the link's
- * request lane (`request-lane.ts`): client requests written and settled here while Connected.
+ * request lane (`request-lane.ts`): client requests written and settled here while Connected;
+ * and its pinger (`pinger.ts`): from the handshake on, the application pings and their round
+ * trips, each reported as `LINK.PINGED`.
  *
  * With CURVE keys the socket is a CURVE client pinned to the image's public key. What tells an
  * authentication failure, from libzmq's socket events: `handshake:error:auth` (the image's ZAP
@@ -16,6 +18,7 @@ import { fromCallback } from "xstate";
 import type { LinkCommand, LinkEvent, LinkInput } from "../machines/image-link-events.js";
 import { decodeImageReply, type DecodeLimits } from "../protocol/index.js";
 import { RequestLane } from "./request-lane.js";
+import { Pinger } from "./pinger.js";
 
 /**
  * libzmq's default of 1023 sockets per context is too few for a large fleet (and the service
@@ -68,6 +71,7 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
   socket.events.on("handshake", () => {
     handshaken = true;
     sendBack({ type: "LINK.UP", generation });
+    pinger.start();
   });
   socket.events.on("disconnect", () => {
     // Before the handshake, the handshake's own events (or the attempt's deadline) tell what went wrong.
@@ -96,7 +100,7 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
   });
 
   // One writer at a time: zeromq refuses a second `send` while one is waiting (EBUSY).
-  const outbox: LinkCommand[] = [];
+  const outbox: { readonly id: string; readonly frame: string }[] = [];
   let writing = false;
   const write = async (): Promise<void> => {
     if (writing) return;
@@ -119,12 +123,18 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
     writing = false;
   };
 
-  const queue = (command: LinkCommand): void => {
-    outbox.push(command);
+  const queue = (id: string, frame: string): void => {
+    outbox.push({ id, frame });
     void write();
   };
-  const lane = new RequestLane(input.imageId, input.maxInFlight, (id, frame) => queue({ type: "SEND", id, frame }));
+  const lane = new RequestLane(input.imageId, input.maxInFlight, queue);
   lanes.set(self, lane);
+  const pinger = new Pinger(
+    `ping-${input.imageId}-`,
+    { intervalMs: input.pingIntervalMs, timeoutMs: input.pingTimeoutMs },
+    queue,
+    (rttMs) => sendBack({ type: "LINK.PINGED", generation, rttMs }),
+  );
 
   const read = async (): Promise<void> => {
     while (!socket.closed) {
@@ -144,7 +154,9 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
       }
       const reply = decodeImageReply(frame, limits);
       if (reply.ok) {
-        if (!lane.settle(reply.value)) sendBack({ type: "LINK.REPLY", generation, reply: reply.value });
+        if (!pinger.settle(reply.value) && !lane.settle(reply.value)) {
+          sendBack({ type: "LINK.REPLY", generation, reply: reply.value });
+        }
       } else
         sendBack({
           type: "LINK.FAULT",
@@ -160,10 +172,11 @@ export const imageLink = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ inpu
     queueMicrotask(() => reportDown(`cannot connect to ${input.address}: ${describe(error)}`));
   }
   void read();
-  receive(queue);
+  receive((command) => (command.type === "SEND" ? queue(command.id, command.frame) : pinger.ping()));
 
   return () => {
     down = true;
+    pinger.stop();
     lane.close(downBecause ?? "the connection closed it");
     // The event observer ends by itself with the socket; closing it first makes its pending
     // receive fail with ENOTSOCK.

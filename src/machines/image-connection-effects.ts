@@ -38,7 +38,7 @@ export function send(
 ): void {
   const now = context.env.now();
   const deadline = now + timeoutMs;
-  const pending = new Map(context.pending).set(request.id, { command: request.command, origin, sentAt: now, deadline });
+  const pending = new Map(context.pending).set(request.id, { command: request.command, origin, deadline });
   const stats = { ...context.stats, sent: context.stats.sent + 1 };
   effects.sendTo("link", { type: "SEND", id: request.id, frame: encodeImageRequest(request) });
   if (context.deadlineAt !== null && context.deadlineAt <= deadline) {
@@ -111,7 +111,6 @@ export function initialContext(input: ImageConnectionInput): ImageConnectionCont
     failure: null,
     pending: new Map(),
     deadlineAt: null,
-    pingSeq: 0,
     misses: 0,
     timedOut: [],
     stats: ZERO_STATS,

@@ -15,14 +15,12 @@ import type { CurveClient } from "../curve.js";
 import { healthFromMisses, healthFromRtt, type ConnectionPolicy } from "./connection-policy.js";
 import { isoTime } from "../clock.js";
 
-/** Who asked: a client's request is settled to it; the machine's own pings and probes are not. */
-export type RequestOrigin = "client" | "ping" | "system_info";
+/** Who asked: a client's request is settled to it; the machine's own question is not. */
+export type RequestOrigin = "client" | "system_info";
 
 export interface PendingRequest {
   readonly command: ImageCommand;
   readonly origin: RequestOrigin;
-  /** `now()` when sent. */
-  readonly sentAt: number;
   /** `now()` past which it has timed out. */
   readonly deadline: number;
 }
@@ -89,7 +87,6 @@ export interface ImageConnectionContext {
    * again). `null`: not set.
    */
   readonly deadlineAt: number | null;
-  readonly pingSeq: number;
   /** Consecutive unanswered pings. */
   readonly misses: number;
   /** Ids that timed out recently, to tell a late reply from an unknown one. */
@@ -167,7 +164,6 @@ export interface Settlement {
   readonly id: string;
   readonly pending: PendingRequest;
   readonly outcome: RequestOutcome;
-  readonly rttMs: number;
 }
 
 /**
@@ -192,7 +188,7 @@ export function correlate(
   const rest = without(context.pending, id);
   const changes = { image, pending: rest, stats: { ...context.stats, replies: context.stats.replies + 1 } };
   const outcome = outcomeOf(pending.command, reply, context.image.image_id);
-  return { changes, settlement: { id, pending, outcome, rttMs: now - pending.sentAt } };
+  return { changes, settlement: { id, pending, outcome } };
 }
 
 /** A copy of `map` without `key`. */

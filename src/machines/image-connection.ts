@@ -3,7 +3,7 @@
  * `ConnectionStatus` values:
  *
  * - `Unknown`: the first connection attempt, before any ZMTP handshake;
- * - `Connected`: handshake done; application pings measure the health;
+ * - `Connected`: handshake done; the link's application pings measure the health;
  * - `Reconnecting`: the link was lost (or never came up); attempts with exponential backoff;
  * - `Failed`: too many attempts within the restart window; waits for `RETRY` or `NETWORK_CHANGED`;
  * - `Disconnected`: closed on request; stays there.
@@ -12,7 +12,7 @@
  * stopped when the attempt or the link ends. Time comes from the actor's clock (delays) and the
  * injected `now`; randomness from the injected `random`. The machine does no I/O of its own.
  */
-import { assign, enqueueActions, setup, stopChild, type ActorRefFrom, type CallbackActorLogic } from "xstate";
+import { assign, enqueueActions, sendTo, setup, stopChild, type ActorRefFrom, type CallbackActorLogic } from "xstate";
 import {
   imageRequest,
   type ConnectionStatus,
@@ -92,7 +92,6 @@ export const imageConnectionMachine = setup({
   },
   delays: {
     connectTimeout: ({ context }) => context.policy.connectTimeoutMs,
-    pingInterval: ({ context }) => context.policy.pingIntervalMs,
     backoff: ({ context }) => context.backoffMs,
   },
   guards: {
@@ -149,6 +148,8 @@ export const imageConnectionMachine = setup({
           generation,
           heartbeatIntervalMs: context.policy.heartbeatIntervalMs,
           heartbeatTimeoutMs: context.policy.heartbeatTimeoutMs,
+          pingIntervalMs: context.policy.pingIntervalMs,
+          pingTimeoutMs: context.policy.pingTimeoutMs,
           maxMessageBytes: context.policy.maxMessageBytes,
           maxInFlight: context.policy.maxInFlight,
           fence: context.env.fence,
@@ -184,13 +185,19 @@ export const imageConnectionMachine = setup({
       }
       send(context, enqueue, event.request, "client", event.timeoutMs ?? context.policy.requestTimeoutMs);
     }),
-    sendPing: enqueueActions(({ context, enqueue }) => {
-      // One ping at a time: a busy image is not sent a queue of pings to answer afterwards.
-      for (const pending of context.pending.values()) if (pending.origin === "ping") return;
-      const pingSeq = context.pingSeq + 1;
-      const request = imageRequest(`ping-${context.image.image_id}-${pingSeq}`, "ping", {});
-      send({ ...context, pingSeq }, enqueue, request, "ping", context.policy.pingTimeoutMs);
-      enqueue.assign({ pingSeq });
+    /** The link pings by itself (src/actors/pinger.ts); this asks it for one now. */
+    probe: sendTo("link", { type: "PROBE" }),
+    recordPing: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== "LINK.PINGED") return;
+      const { rttMs } = event;
+      if (rttMs === null) {
+        setHealth(context, enqueue, healthAfterPing(context, null), null);
+        enqueue.assign({ misses: context.misses + 1 });
+        return;
+      }
+      const seen = { ...context, image: { ...context.image, last_seen: iso(context) } };
+      setHealth(seen, enqueue, healthAfterPing(seen, rttMs), rttMs);
+      if (context.misses !== 0) enqueue.assign({ misses: 0 });
     }),
     sendSystemInfo: enqueueActions(({ context, enqueue }) => {
       const request = imageRequest(`info-${context.image.image_id}-${context.generation}`, "system_info", {});
@@ -229,10 +236,6 @@ export const imageConnectionMachine = setup({
           enqueue.assign(changes);
           enqueue.emit({ type: "settled", id: settlement.id, outcome: settlement.outcome });
           return;
-        case "ping":
-          enqueue.assign({ ...changes, misses: 0 });
-          setHealth(next, enqueue, healthAfterPing(next, settlement.rttMs), settlement.rttMs);
-          return;
         case "system_info": {
           const outcome = settlement.outcome;
           if (!outcome.ok || outcome.command !== "system_info") return enqueue.assign(changes);
@@ -249,21 +252,16 @@ export const imageConnectionMachine = setup({
       // The timer fires at `deadlineAt` by its clock, which may run a little ahead of `now()`.
       const at = Math.max(context.env.now(), context.deadlineAt ?? 0);
       let next = context;
-      let pingMissed = false;
       for (const [id, pending] of context.pending) {
         if (pending.deadline > at) continue;
         next = expire(next, id);
         if (pending.origin === "client") {
           enqueue.emit({ type: "settled", id, outcome: refusals.timeout(context.image.image_id, pending.command) });
-        } else if (pending.origin === "ping") pingMissed = true;
+        }
       }
       const deadlineAt = earliestDeadline(next.pending);
       armDeadline({ ...next, deadlineAt: null }, enqueue, deadlineAt);
       enqueue.assign({ pending: next.pending, timedOut: next.timedOut, stats: next.stats, deadlineAt });
-      if (pingMissed) {
-        setHealth(next, enqueue, healthAfterPing(next, null), null);
-        enqueue.assign({ misses: next.misses + 1 });
-      }
     }),
     /** On link loss: every pending request fails at once, and the health is unknown again. */
     failAllPending: enqueueActions(({ context, enqueue }) => {
@@ -330,18 +328,12 @@ export const imageConnectionMachine = setup({
         { type: "enterStatus", params: { status: "Connected" } },
         "resetAttempts",
         "sendSystemInfo",
-        "sendPing",
       ],
-      initial: "pinging",
-      states: {
-        pinging: {
-          after: { pingInterval: { target: "pinging", reenter: true, actions: "sendPing" } },
-        },
-      },
       on: {
         REQUEST: [{ guard: "hasCapacity", actions: "sendClientRequest" }, { actions: "refuseOverloaded" }],
         "REQUEST.DEADLINE": { actions: "expireRequests" },
         "LINK.REPLY": { guard: "fromCurrentLink", actions: "settleReply" },
+        "LINK.PINGED": { guard: "fromCurrentLink", actions: "recordPing" },
         "LINK.SEND_FAILED": {
           guard: "fromCurrentLink",
           target: "Reconnecting",
@@ -356,7 +348,7 @@ export const imageConnectionMachine = setup({
           target: "Reconnecting",
           actions: ["countFault", "setLinkReason", "closeLink"],
         },
-        NETWORK_CHANGED: { actions: "sendPing" },
+        NETWORK_CHANGED: { actions: "probe" },
       },
     },
     Reconnecting: {

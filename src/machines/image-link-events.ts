@@ -14,6 +14,10 @@ export interface LinkInput {
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly maxMessageBytes: number;
+  /** The link pings the image this often from its handshake on, and reports each result. */
+  readonly pingIntervalMs: number;
+  /** A ping not answered within this long is reported missed. */
+  readonly pingTimeoutMs: number;
   /** Requests in flight in the link's request lane; more are refused with `Overloaded`. */
   readonly maxInFlight: number;
   /** Asked right before each send; `false`: the frame is dropped and the link goes down. */
@@ -22,8 +26,9 @@ export interface LinkInput {
   readonly curve: CurveClient | null;
 }
 
-/** What the machine tells its link. */
-export type LinkCommand = { readonly type: "SEND"; readonly id: string; readonly frame: string };
+/** What the machine tells its link: write a request, or ping now (unless a ping is waiting). */
+export type LinkCommand =
+  { readonly type: "SEND"; readonly id: string; readonly frame: string } | { readonly type: "PROBE" };
 
 /** What a link tells its machine. */
 export type LinkEvent =
@@ -36,6 +41,8 @@ export type LinkEvent =
    * pinned, CURVE on one side only. Trying again will not help until the configuration changes.
    */
   | { readonly type: "LINK.AUTH_FAILED"; readonly generation: number; readonly reason: string }
+  /** A ping was answered after `rttMs`, or not within the ping timeout (`null`). */
+  | { readonly type: "LINK.PINGED"; readonly generation: number; readonly rttMs: number | null }
   /** A decoded reply. */
   | { readonly type: "LINK.REPLY"; readonly generation: number; readonly reply: ImageReply }
   /** A frame that is no reply at all: the image is broken and the link must be reset. */

@@ -1,6 +1,7 @@
 /**
- * A link test double for the image connection machine: records what the machine sends and lets a
- * test play the image's side (handshake, replies, loss). Swapped in with `machine.provide()`.
+ * A link test double for the image connection machine: records what the machine sends (and how
+ * often it asked for a ping) and lets a test play the image's side (handshake, replies, ping
+ * results, loss). Swapped in with `machine.provide()`.
  */
 import { fromCallback } from "xstate";
 import type { LinkCommand, LinkEvent, LinkInput } from "../../src/machines/image-link-events.js";
@@ -9,6 +10,8 @@ import { decodeImageRequest, type ImageReply, type ImageRequest } from "../../sr
 export interface FakeLinkInstance {
   readonly input: LinkInput;
   readonly sent: ImageRequest[];
+  /** `PROBE`s received: pings asked for now. */
+  probes: number;
   closed: boolean;
   emit(event: LinkEvent): void;
 }
@@ -17,9 +20,13 @@ export class FakeLinks {
   readonly instances: FakeLinkInstance[] = [];
 
   readonly logic = fromCallback<LinkCommand, LinkInput, LinkEvent>(({ input, sendBack, receive }) => {
-    const instance: FakeLinkInstance = { input, sent: [], closed: false, emit: sendBack };
+    const instance: FakeLinkInstance = { input, sent: [], probes: 0, closed: false, emit: sendBack };
     this.instances.push(instance);
     receive((command) => {
+      if (command.type === "PROBE") {
+        instance.probes += 1;
+        return;
+      }
       const decoded = decodeImageRequest(command.frame);
       if (!decoded.ok) throw decoded.error;
       instance.sent.push(decoded.value);
@@ -49,6 +56,11 @@ export class FakeLinks {
 
   reply(reply: ImageReply): void {
     this.current.emit({ type: "LINK.REPLY", generation: this.current.input.generation, reply });
+  }
+
+  /** A ping answered after `rttMs`, or missed (`null`), as the link's pinger reports it. */
+  pinged(rttMs: number | null): void {
+    this.current.emit({ type: "LINK.PINGED", generation: this.current.input.generation, rttMs });
   }
 
   /** Answers the last request of `command` with `result`. */
