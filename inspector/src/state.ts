@@ -216,7 +216,7 @@ export function toInspectActor(actor: ActorView): InspectActor {
   };
 }
 
-/** `{"Connected":"pinging"}` → `Connected.pinging`; parallel regions joined by `, `. */
+/** `{"Reconnecting":"backoff"}` → `Reconnecting.backoff`; parallel regions joined by `, `. */
 export function stateText(value: unknown): string {
   if (typeof value === "string") return value;
   if (typeof value !== "object" || value === null) return "";
