@@ -168,11 +168,6 @@ export class Bucket {
     this.prefix = `$KV.${name}.`;
   }
 
-  /** How long an operation keeps trying while JetStream does not answer. */
-  get unavailableAfterMs(): number {
-    return this.options.unavailableAfterMs;
-  }
-
   /**
    * `attempt`, tried again while JetStream does not answer, for up to `unavailableAfterMs`; then
    * `JetStreamUnavailable` naming `what`. Right after a node is lost the answers can stay away for
